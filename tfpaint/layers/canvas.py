@@ -79,8 +79,10 @@ class OverCanvas(keras.layers.Layer):
             initial = self.blank(shape[0], shape[2], shape[3], masks.dtype)
         canvas = initial
         canvases = []
-        for t in range(masks.shape[1]):
-            canvas = self.step(canvas, masks[:, t], colors[:, t])
+        # Unstack rather than index masks[:, t]: the gradient of T slices is T
+        # full-size tensors, that of one unstack is a single stack.
+        for mask, color in zip(tf.unstack(masks, axis=1), tf.unstack(colors, axis=1)):
+            canvas = self.step(canvas, mask, color)
             canvases.append(canvas)
         return tf.stack(canvases, axis=1)  # (B, T, H, W, C)
 

@@ -69,7 +69,8 @@ class GaussianLatent(keras.layers.Layer):
         init = keras.initializers.RandomNormal(stddev=0.05, seed=seed)
         self.mu_dense = keras.layers.Dense(self.units, kernel_initializer=init, name="mu")
         self.log_sigma_dense = None
-        if self.sigma is None:
+        # A deterministic code never uses its scale, so it gets no scale head.
+        if self.sigma is None and self.stochastic:
             self.log_sigma_dense = keras.layers.Dense(
                 self.units, kernel_initializer=init, name="log_sigma"
             )
@@ -96,10 +97,11 @@ class GaussianLatent(keras.layers.Layer):
     def call(self, h, training=False):
         mu = self.mu_dense(h)  # (B, Z)
         if self.log_sigma_dense is None:
-            sigma = tf.fill(tf.shape(mu), tf.constant(self.sigma, mu.dtype))
+            fixed = 0.0 if self.sigma is None else self.sigma
+            sigma = tf.fill(tf.shape(mu), tf.constant(fixed, mu.dtype))
         else:
             sigma = tf.exp(self.log_sigma_dense(h))  # (B, Z)
-        q = tfd.Normal(loc=mu, scale=sigma)
+        q = tfd.Normal(loc=mu, scale=sigma)  # scale 0 only when deterministic
         if self.stochastic and training:
             seed = tf.cast(self.seed_generator.next(), tf.int32)
             z = q.sample(seed=seed)  # (B, Z)

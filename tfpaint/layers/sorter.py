@@ -53,6 +53,11 @@ class OcclusionSorter(keras.layers.Layer):
         self.order_dense.build(h_shape)
 
     def call(self, canvas, masks, colors, h):
+        if masks.shape[1] not in (None, 2) or colors.shape[1] not in (None, 2):
+            raise ValueError(
+                "The occlusion sorter orders exactly 2 moves (thesis section 5.6). "
+                f"Received masks for {masks.shape[1]} moves."
+            )
         weights = tf.nn.softmax(self.order_dense(h), axis=-1)  # (B, 2)
         overlap = masks[:, 0] * masks[:, 1]  # (B, H, W, 1)
         blend = tf.einsum("bt,btc->bc", weights, colors)  # (B, C)

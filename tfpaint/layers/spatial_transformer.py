@@ -269,5 +269,7 @@ class SpatialTransformer(keras.layers.Layer):
                 out = out + weight[..., None] * values
         return tf.reshape(out, [batch, height, width, channels])
 
-    def compute_output_shape(self, image_shape, theta_shape=None):
-        return (image_shape[0], *self.output_size, image_shape[-1])
+    def compute_output_shape(self, image_shape, theta_shape=None, weights_shape=None):
+        # With a shared bank the batch comes from theta, not from the images.
+        batch = theta_shape[0] if theta_shape is not None else image_shape[0]
+        return (batch, *self.output_size, image_shape[-1])

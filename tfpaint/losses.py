@@ -1,0 +1,57 @@
+"""Training objectives of the Painter networks."""
+
+import tensorflow as tf
+
+RECONSTRUCTIONS = ("mse", "ce")
+
+
+def reconstruction_loss(images, canvas, kind="mse", epsilon=1e-6):
+    """Per-image reconstruction cost of the final canvas, summed over pixels.
+
+    Args:
+        images: `(B, H, W, C)` targets in [0, 1].
+        canvas: `(B, H, W, C)` paintings in [0, 1].
+        kind: "mse" (`||x - c_T||^2`, thesis section 5.1) or "ce" (Bernoulli
+            cross-entropy, the `-log D(x | c_T)` of the variational models).
+        epsilon: clip of the canvas away from 0 and 1 for "ce".
+
+    Returns:
+        `(B,)` costs.
+    """
+    if kind not in RECONSTRUCTIONS:
+        raise ValueError(
+            f"Reconstruction must be one of {RECONSTRUCTIONS}. Received: {kind!r}"
+        )
+    images = tf.convert_to_tensor(images, canvas.dtype)
+    if kind == "mse":
+        per_pixel = tf.square(images - canvas)
+    else:
+        c = tf.clip_by_value(canvas, epsilon, 1.0 - epsilon)
+        per_pixel = -(images * tf.math.log(c) + (1.0 - images) * tf.math.log(1.0 - c))
+    return tf.reduce_sum(per_pixel, axis=[1, 2, 3])  # (B,)
+
+
+def painter_loss(outputs, images, reconstruction="mse", latent_weight=1.0):
+    """The training loss of a Painter and its parts, averaged over the batch.
+
+    Args:
+        outputs: a Painter's output dict (`canvas` and `latent_cost` are used).
+        images: `(B, H, W, C)` targets.
+        reconstruction: "mse" or "ce".
+        latent_weight: multiplier of the latent cost (1 for a VAE's ELBO).
+
+    Returns:
+        Dict of scalars: `loss`, `reconstruction`, `latent_cost` and
+        `mse_per_pixel` (what the benchmarks report).
+    """
+    canvas = outputs["canvas"]
+    recon = reconstruction_loss(images, canvas, reconstruction)  # (B,)
+    latent = outputs.get("latent_cost", tf.zeros_like(recon))  # (B,)
+    loss = tf.reduce_mean(recon + latent_weight * latent)
+    mse = tf.reduce_mean(tf.square(tf.cast(images, canvas.dtype) - canvas))
+    return {
+        "loss": loss,
+        "reconstruction": tf.reduce_mean(recon),
+        "latent_cost": tf.reduce_mean(latent),
+        "mse_per_pixel": mse,
+    }

@@ -1,0 +1,170 @@
+"""Metrics of a painting against the ground truth of synthetic scenes (NumPy).
+
+Moves are compared with shapes through their masks on the canvas and the
+position of the template centre. Pixel coordinates here put the edges of the
+canvas at 0 and W, so pixel i spans [i, i + 1) (the convention of
+`ShapeData.boxes`).
+"""
+
+import itertools
+
+import numpy as np
+
+from tfpaint.data import shapes as shapes_lib
+
+# Template names that draw each ground-truth kind of shape.
+KIND_TEMPLATES = {shapes_lib.RECTANGLE: ("square",), shapes_lib.CIRCLE: ("circle",)}
+
+
+def mse_per_pixel(canvas, images):
+    """Mean squared error per pixel, averaged over images."""
+    return float(np.mean((np.asarray(canvas) - np.asarray(images)) ** 2))
+
+
+def move_centres(where, canvas_size):
+    """Canvas position of each move's template centre.
+
+    `where` maps canvas to template coordinates, so the template centre (0, 0)
+    sits where `A p + t = 0`, at `p = -A^-1 t`.
+
+    Args:
+        where: `(B, T, 6)` affine maps.
+        canvas_size: `(height, width)`.
+
+    Returns:
+        `(B, T, 2)` centres `(y, x)` in pixels.
+    """
+    where = np.asarray(where, np.float64)
+    a, b, c, d, e, f = np.moveaxis(where, -1, 0)
+    det = a * e - b * d
+    det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+    x = -(e * c - b * f) / det
+    y = -(-d * c + a * f) / det
+    height, width = canvas_size
+    return np.stack([(y + 1.0) * height / 2.0, (x + 1.0) * width / 2.0], axis=-1)
+
+
+def mask_iou(move_masks, shape_masks, threshold=0.5):
+    """IoU of every move's mask with every shape's mask.
+
+    Args:
+        move_masks: `(B, T, H, W)` or `(B, T, H, W, 1)` in [0, 1].
+        shape_masks: `(B, K, H, W)` binary.
+        threshold: a move covers a pixel where its mask exceeds this.
+
+    Returns:
+        `(B, K, T)` IoU.
+    """
+    moves = np.asarray(move_masks)
+    if moves.ndim == 5:
+        moves = moves[..., 0]
+    moves = (moves > threshold).astype(np.float32)
+    shapes = (np.asarray(shape_masks) > 0.5).astype(np.float32)
+    inter = np.einsum("bkhw,bthw->bkt", shapes, moves)
+    union = shapes.sum((2, 3))[:, :, None] + moves.sum((2, 3))[:, None, :] - inter
+    return inter / np.maximum(union, 1.0)
+
+
+def own_move_assignment(move_masks, shape_data, min_iou=0.5):
+    """Whether each shape of an image was painted by a move of its own.
+
+    An image passes when the shapes can be given distinct moves so that every
+    shape's mask and its move's mask overlap with IoU >= `min_iou`: the
+    painting took the scene apart shape by shape, rather than covering two
+    shapes with one move (the local minimum of thesis chapter 4).
+
+    Args:
+        move_masks: `(B, T, H, W[, 1])` masks of the moves.
+        shape_data: the `ShapeData` of the same B images.
+        min_iou: IoU a move needs to count as painting a shape.
+
+    Returns:
+        Tuple `(passed, assignment)`: `(B,)` bool, and `(B, K)` int, the move
+        given to each shape (-1 for padding or an image that failed).
+    """
+    iou = mask_iou(move_masks, shape_data.masks)  # (B, K, T)
+    batch, num_shapes, num_moves = iou.shape
+    if num_moves < num_shapes:
+        # Virtual empty moves, which no shape can use.
+        iou = np.concatenate([iou, np.zeros((batch, num_shapes, num_shapes - num_moves))], 2)
+    valid = shape_data.valid
+    shape_index = np.arange(num_shapes)
+    passed = np.zeros(batch, bool)
+    best = np.full(batch, -np.inf)
+    assignment = np.full((batch, num_shapes), -1, np.int64)
+    for perm in itertools.permutations(range(iou.shape[2]), num_shapes):
+        chosen = iou[:, shape_index, perm]  # (B, K)
+        good = np.all((chosen >= min_iou) | ~valid, axis=1)
+        score = np.where(valid, chosen, 0.0).sum(axis=1)
+        better = good & (score > best)
+        best = np.where(better, score, best)
+        assignment[better] = perm
+        passed |= good
+    assignment[~valid] = -1
+    return passed, assignment
+
+
+def template_choice_accuracy(where, which, shape_data, templates, radius=4.0):
+    """Template-choice accuracy as thesis section 5.5 defines it.
+
+    An image is correct when every shape in it has a move whose template
+    centre lies within `radius` pixels of the shape's centre and whose largest
+    template weight picks the shape's template.
+
+    Args:
+        where: `(B, T, 6)` moves' affine maps.
+        which: `(B, T, K)` template weights (or logits: only the argmax counts).
+        shape_data: the `ShapeData` of the B images.
+        templates: the template names of the Painter, in bank order.
+        radius: distance allowed between centres, in pixels.
+
+    Returns:
+        `(B,)` bool: whether each image is correct.
+    """
+    size = shape_data.image_size
+    centres = move_centres(where, (size, size))  # (B, T, 2)
+    chosen = np.asarray(templates)[np.argmax(np.asarray(which), axis=-1)]  # (B, T)
+    truth = shape_data.centers  # (B, K, 2)
+    dist = np.linalg.norm(truth[:, :, None, :] - centres[:, None, :, :], axis=-1)  # (B, K, T)
+    right_kind = np.zeros(dist.shape, bool)
+    for kind, names in KIND_TEMPLATES.items():
+        kind_match = np.isin(chosen, names)[:, None, :]  # (B, 1, T)
+        right_kind |= (shape_data.kinds == kind)[:, :, None] & kind_match
+    found = np.any((dist <= radius) & right_kind, axis=-1)  # (B, K)
+    return np.all(found | ~shape_data.valid, axis=1)
+
+
+def occlusion_order(canvas, move_masks, shape_data, min_iou=0.5):
+    """Whether occluded pairs of shapes were painted in the right order.
+
+    Only images whose two shapes overlap count. Such a pair is right when each
+    shape was painted by its own move (`own_move_assignment`) and the painted
+    colour where they overlap is closer to the top shape's colour than to the
+    bottom one's, which is what an observer of the painting would judge.
+    Pairs of equal colour are left out (their order is invisible).
+
+    Args:
+        canvas: `(B, H, W, 1)` final paintings.
+        move_masks: `(B, T, H, W[, 1])` masks of the moves.
+        shape_data: `ShapeData` of a two-shape dataset.
+        min_iou: as in `own_move_assignment`.
+
+    Returns:
+        Tuple `(right, occluded)`: `(B,)` bool each; `right` is meaningful
+        where `occluded`.
+    """
+    masks = shape_data.masks > 0.5  # (B, 2, H, W)
+    overlap = masks[:, 0] & masks[:, 1]  # (B, H, W)
+    colors = shape_data.colors
+    occluded = (
+        overlap.any(axis=(1, 2))
+        & shape_data.valid.all(axis=1)
+        & (np.abs(colors[:, 0] - colors[:, 1]) > 1e-6)
+    )
+    own, _ = own_move_assignment(move_masks, shape_data, min_iou)
+    paint = np.asarray(canvas)[..., 0]
+    area = np.maximum(overlap.sum(axis=(1, 2)), 1)
+    mean_overlap = (paint * overlap).sum(axis=(1, 2)) / area  # (B,)
+    top, bottom = colors[:, 1], colors[:, 0]
+    closer_to_top = np.abs(mean_overlap - top) < np.abs(mean_overlap - bottom)
+    return own & closer_to_top & occluded, occluded

