@@ -22,7 +22,7 @@ def reconstruction_loss(images, canvas, kind="mse", epsilon=1e-6):
         raise ValueError(
             f"Reconstruction must be one of {RECONSTRUCTIONS}. Received: {kind!r}"
         )
-    images = tf.convert_to_tensor(images, canvas.dtype)
+    images = tf.cast(images, canvas.dtype)
     if kind == "mse":
         per_pixel = tf.square(images - canvas)
     else:

@@ -225,8 +225,12 @@ def train(config, workdir, progress=True):
     test_images, test_shapes = held_out_images(test_set, config.num_test)
     state = TrainState(config, train_set.image_shape)
 
+    # Keras SeedGenerator states are model variables that tf.train.Checkpoint
+    # does not reach through the model; list them so a resumed run continues
+    # the noise streams (latent, input, exploration) instead of replaying them.
+    rng_states = [v.value for v in state.model.variables if "seed_generator" in v.path]
     checkpoint = tf.train.Checkpoint(
-        model=state.model, optimizer=state.optimizer, step=state.step
+        model=state.model, optimizer=state.optimizer, step=state.step, rng=rng_states
     )
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(workdir, "checkpoints"), max_to_keep=3
@@ -236,7 +240,8 @@ def train(config, workdir, progress=True):
         print(f"Resumed from {manager.latest_checkpoint} at step {int(state.step.numpy())}.")
     start = int(state.step.numpy())
     pipeline = pipelines.make_pipeline(
-        train_set, config.batch_size, shuffle=True, repeat=True, seed=config.seed
+        train_set, config.batch_size, shuffle=True, repeat=True, seed=config.seed,
+        max_shift=config.max_shift,
     )
     # A resumed run skips the batches the interrupted one consumed, so it sees
     # the data in the same order as an uninterrupted run.
@@ -245,10 +250,9 @@ def train(config, workdir, progress=True):
     train_writer = tf.summary.create_file_writer(os.path.join(workdir, "train"))
     eval_writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
     summary_images = test_images[: config.num_summary_images]
-    summary_shapes = None if test_shapes is None else test_shapes
 
     def run_eval(step):
-        result, outputs = evaluate(state, test_images, summary_shapes)
+        result, outputs = evaluate(state, test_images, test_shapes)
         with eval_writer.as_default():
             for k, v in result.items():
                 tf.summary.scalar(k, v, step=step)
@@ -262,8 +266,7 @@ def train(config, workdir, progress=True):
         total=config.steps, initial=start, disable=not progress, unit="step",
         desc=config.name, dynamic_ncols=True,
     )
-    t0, step = time.time(), start
-    result = None
+    t0 = time.time()
     for step in range(start + 1, config.steps + 1):
         logs = state.train_step(iterator)
         if step % config.log_every == 0 or step == config.steps:

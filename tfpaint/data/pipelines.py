@@ -153,6 +153,7 @@ def make_pipeline(
     seed=0,
     drop_remainder=True,
     cache=True,
+    max_shift=0,
 ):
     """Builds the `tf.data` pipeline of image batches for training or evaluation.
 
@@ -168,6 +169,10 @@ def make_pipeline(
         seed: shuffle seed.
         drop_remainder: whether to drop a last, smaller batch, so every batch has `batch_size`.
         cache: whether to cache images in memory after the first pass.
+        max_shift: if > 0, each batch is translated by a random whole number of
+            pixels in [-max_shift, max_shift] along each axis (edges
+            replicated), an augmentation that keeps small datasets such as the
+            4,500 offline MNIST digits from being memorised.
 
     Returns:
         A `tf.data.Dataset` of float32 `(batch_size, H, W, C)` image batches.
@@ -180,6 +185,8 @@ def make_pipeline(
         raise ValueError(f"batch_size must be an integer, got {batch_size!r}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    if int(max_shift) < 0:
+        raise ValueError(f"max_shift must be >= 0, got {max_shift}.")
 
     if isinstance(dataset, Dataset) and dataset.images is None:
         ds = dataset.tf_dataset
@@ -207,4 +214,41 @@ def make_pipeline(
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if max_shift:
+        # Stateless shifts keyed by (seed, batch index): the same batches get
+        # the same shifts in every run, however the map is parallelised, and a
+        # resumed run that skips consumed batches replays them exactly.
+        ds = ds.enumerate().map(
+            lambda index, batch: random_shift(
+                batch, int(max_shift), seed=tf.stack([tf.cast(seed, tf.int64), index])
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def random_shift(images, max_shift, seed=(0, 0)):
+    """Translates each image by up to `max_shift` pixels per axis (edges replicated).
+
+    Args:
+        images: `(B, H, W, C)` float32.
+        max_shift: largest shift in pixels.
+        seed: `(2,)` int seed of the stateless random shifts.
+
+    Returns:
+        `(B, H, W, C)` shifted images.
+    """
+    shape = tf.shape(images)
+    height, width = shape[1], shape[2]
+    padded = tf.pad(
+        images, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]],
+        mode="SYMMETRIC",
+    )
+    offsets = tf.random.stateless_uniform(
+        [shape[0], 2], seed=seed, minval=0, maxval=2 * max_shift + 1, dtype=tf.int32
+    )  # (B, 2)
+    rows = offsets[:, :1] + tf.range(height)[None]  # (B, H)
+    cols = offsets[:, 1:] + tf.range(width)[None]  # (B, W)
+    out = tf.gather(padded, rows, axis=1, batch_dims=1)  # (B, H, W + 2s, C)
+    return tf.gather(out, cols, axis=2, batch_dims=1)  # (B, H, W, C)

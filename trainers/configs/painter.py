@@ -48,6 +48,7 @@ def base():
     c.learning_rate = 1e-3
     c.reconstruction = "mse"
     c.latent_weight = 1.0
+    c.max_shift = 0  # random translation of training batches, in pixels
     c.seed = 0
     c.jit = True
     c.log_every = 50
@@ -67,6 +68,9 @@ def mnist_20moves():
     c = base()
     c.name = "mnist_20moves"
     c.initial_scale = 3.0
+    # 4,500 training digits are memorised without it (held-out MSE stalls at
+    # 0.020 while training MSE keeps falling); +-2 pixel shifts close the gap.
+    c.max_shift = 2
     c.steps = 6000
     return c
 

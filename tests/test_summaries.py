@@ -1,0 +1,213 @@
+"""Tests for tfpaint.summaries: progress grids, move outlines, TensorBoard images, PNGs."""
+
+import os
+import tempfile
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from tests import testing
+from tfpaint import summaries
+
+
+def read_summary_image(logdir, tag):
+    """The last PNG written under `tag`, decoded: `(H, W, 3)` uint8 (TF_FACTS.md)."""
+    acc = event_accumulator.EventAccumulator(
+        logdir, size_guidance={event_accumulator.TENSORS: 0}
+    )
+    acc.Reload()
+    events = acc.Tensors(tag)
+    width, height, png = tf.make_ndarray(events[-1].tensor_proto)
+    image = tf.io.decode_png(png).numpy()
+    return int(width), int(height), image, events[-1].step
+
+
+def fake_outputs(rng, n, moves, height, width, channels=1):
+    return {
+        "canvases": rng.uniform(size=(n, moves, height, width, channels)).astype(np.float32),
+        "masks": rng.uniform(size=(n, moves, height, width, 1)).astype(np.float32),
+    }
+
+
+class ProgressGridTest(tf.test.TestCase, parameterized.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        testing.set_seeds()
+        self.rng = np.random.default_rng(0)
+
+    @parameterized.named_parameters(
+        ("one_image_scale_1", 1, 2, 5, 4, 1, 1),
+        ("three_images_scale_2", 3, 4, 6, 5, 1, 2),
+        ("rgb_scale_3", 2, 3, 4, 7, 3, 3),
+    )
+    def test_shape_and_last_column_is_target(self, n, moves, height, width, channels, scale):
+        canvases = self.rng.uniform(size=(n, moves, height, width, channels)).astype(np.float32)
+        targets = self.rng.uniform(size=(n, height, width, channels)).astype(np.float32)
+        grid = summaries.progress_grid(canvases, targets, scale=scale)
+        # One-pixel separators around every picture, then the upscaling.
+        self.assertEqual(
+            grid.shape,
+            (scale * (n * (height + 1) + 1), scale * ((moves + 1) * (width + 1) + 1), 3),
+        )
+        self.assertEqual(grid.dtype, np.float32)
+        up = lambda a: np.kron(a, np.ones((scale, scale, 1)))  # noqa: E731
+        rgb = lambda a: np.repeat(a, 3, -1) if channels == 1 else a  # noqa: E731
+        for row in range(n):
+            y = scale * (1 + row * (height + 1))
+            # Last column: the target.
+            x = scale * (1 + moves * (width + 1))
+            self.assertAllClose(
+                grid[y:y + scale * height, x:x + scale * width], up(rgb(targets[row]))
+            )
+            # Column t: the canvas after move t.
+            for t in range(moves):
+                x = scale * (1 + t * (width + 1))
+                self.assertAllClose(
+                    grid[y:y + scale * height, x:x + scale * width],
+                    up(rgb(canvases[row, t])),
+                )
+        # Separators are mid-gray.
+        self.assertAllEqual(grid[:scale], np.full((scale, grid.shape[1], 3), 0.5))
+        self.assertAllEqual(grid[:, :scale], np.full((grid.shape[0], scale, 3), 0.5))
+
+    def test_values_are_clipped_to_unit_interval(self):
+        canvases = np.full((1, 2, 3, 3, 1), 1.7, np.float32)
+        targets = np.full((1, 3, 3, 1), -0.4, np.float32)
+        grid = summaries.progress_grid(canvases, targets, scale=1)
+        self.assertEqual(grid.max(), 1.0)
+        self.assertEqual(grid.min(), 0.0)
+        self.assertAllEqual(grid[1:4, 1 + 2 * 4:1 + 2 * 4 + 3], np.zeros((3, 3, 3)))
+
+
+class MaskOutlinesTest(tf.test.TestCase, parameterized.TestCase):
+
+    @parameterized.named_parameters(("3x3", 3), ("4x4", 4), ("6x6", 6))
+    def test_filled_square_gives_its_border(self, side):
+        masks = np.zeros((9, 10))
+        masks[2:2 + side, 3:3 + side] = 1.0
+        expected = np.zeros((9, 10), bool)
+        expected[2:2 + side, 3:3 + side] = True
+        expected[3:1 + side, 4:2 + side] = False  # the interior
+        self.assertAllEqual(summaries.mask_outlines(masks), expected)
+
+    def test_shape_touching_the_edge(self):
+        # Outside the picture counts as outside the mask.
+        masks = np.ones((4, 5))
+        expected = np.ones((4, 5), bool)
+        expected[1:3, 1:4] = False
+        self.assertAllEqual(summaries.mask_outlines(masks), expected)
+
+    def test_single_pixel_and_empty(self):
+        masks = np.zeros((2, 5, 5))
+        masks[0, 2, 2] = 0.9
+        out = summaries.mask_outlines(masks)
+        self.assertEqual(out.shape, (2, 5, 5))
+        self.assertEqual(out.dtype, bool)
+        self.assertAllEqual(np.argwhere(out), [[0, 2, 2]])
+
+    def test_threshold(self):
+        masks = np.zeros((1, 1, 5, 5))
+        masks[0, 0, 1:4, 1:4] = 0.4
+        self.assertFalse(summaries.mask_outlines(masks).any())
+        self.assertEqual(summaries.mask_outlines(masks, threshold=0.3).sum(), 8)
+
+    def test_leading_axes_are_independent(self):
+        rng = np.random.default_rng(0)
+        masks = rng.uniform(size=(2, 3, 6, 7))
+        out = summaries.mask_outlines(masks)
+        for i in range(2):
+            for j in range(3):
+                self.assertAllEqual(out[i, j], summaries.mask_outlines(masks[i, j]))
+
+
+class OutlineOverlayTest(tf.test.TestCase, parameterized.TestCase):
+
+    @parameterized.named_parameters(("grayscale", 1, 3), ("rgb_scale_2", 3, 2))
+    def test_shape(self, channels, scale):
+        rng = np.random.default_rng(0)
+        n, moves, height, width = 3, 4, 6, 5
+        targets = rng.uniform(size=(n, height, width, channels)).astype(np.float32)
+        masks = rng.uniform(size=(n, moves, height, width, 1)).astype(np.float32)
+        out = summaries.outline_overlay(targets, masks, scale=scale)
+        self.assertEqual(out.shape, (scale * height + 2, n * (scale * width + 1) + 1, 3))
+        self.assertTrue(np.all((out >= 0.0) & (out <= 1.0)))
+
+    def test_outline_drawn_in_move_colour_over_dimmed_target(self):
+        targets = np.ones((1, 6, 6, 1), np.float32)
+        masks = np.zeros((1, 2, 6, 6, 1), np.float32)
+        masks[0, 1, 1:5, 1:5] = 1.0  # move 0 is empty, move 1 a 4x4 square
+        out = summaries.outline_overlay(targets, masks, scale=1)
+        panel = out[1:7, 1:7]
+        border = summaries.mask_outlines(masks[0, 1, ..., 0])
+        self.assertAllClose(panel[border], np.tile(summaries._MOVE_COLOURS[1], (12, 1)))
+        self.assertAllClose(panel[~border], np.full((24, 3), 0.35))
+
+
+class WritePaintingSummariesTest(tf.test.TestCase):
+
+    def test_images_read_back_from_tensorboard(self):
+        rng = np.random.default_rng(0)
+        n, moves, height, width = 10, 3, 8, 7
+        outputs = fake_outputs(rng, n, moves, height, width)
+        images = rng.uniform(size=(n, height, width, 1)).astype(np.float32)
+        logdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+        writer = tf.summary.create_file_writer(logdir)
+        with writer.as_default():
+            grid = summaries.write_painting_summaries(outputs, images, step=7, max_images=4)
+        writer.flush()
+
+        self.assertAllClose(grid, summaries.progress_grid(outputs["canvases"][:4], images[:4]))
+        width_px, height_px, png, step = read_summary_image(logdir, "painting/progress")
+        self.assertEqual(step, 7)
+        expected_shape = (2 * (4 * (height + 1) + 1), 2 * ((moves + 1) * (width + 1) + 1), 3)
+        self.assertEqual(png.shape, expected_shape)
+        self.assertEqual((height_px, width_px), expected_shape[:2])
+        self.assertAllClose(png / 255.0, grid, atol=1.0 / 255.0)
+
+        width_px, height_px, png, _ = read_summary_image(logdir, "painting/move_outlines")
+        expected = summaries.outline_overlay(images[:4], outputs["masks"][:4])
+        self.assertEqual(png.shape, expected.shape)
+        self.assertEqual((height_px, width_px), expected.shape[:2])
+        self.assertAllClose(png / 255.0, expected, atol=1.0 / 255.0)
+
+    def test_prefix_and_fewer_images_than_max(self):
+        rng = np.random.default_rng(1)
+        outputs = fake_outputs(rng, 2, 2, 5, 5)
+        images = rng.uniform(size=(2, 5, 5, 1)).astype(np.float32)
+        logdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+        with tf.summary.create_file_writer(logdir).as_default() as writer:
+            summaries.write_painting_summaries(outputs, images, step=3, prefix="eval")
+            writer.flush()
+        _, _, png, _ = read_summary_image(logdir, "eval/progress")
+        self.assertEqual(png.shape, (2 * (2 * 6 + 1), 2 * (3 * 6 + 1), 3))
+        read_summary_image(logdir, "eval/move_outlines")
+
+
+class SavePngTest(tf.test.TestCase):
+
+    def test_round_trip(self):
+        rng = np.random.default_rng(0)
+        picture = rng.uniform(-0.2, 1.2, size=(9, 13, 3)).astype(np.float32)
+        path = os.path.join(self.get_temp_dir(), "picture.png")
+        summaries.save_png(picture, path)
+        decoded = tf.io.decode_png(tf.io.read_file(path)).numpy()
+        self.assertEqual(decoded.shape, (9, 13, 3))
+        self.assertEqual(decoded.dtype, np.uint8)
+        self.assertAllEqual(decoded, np.round(np.clip(picture, 0.0, 1.0) * 255.0))
+
+    def test_progress_grid_round_trip(self):
+        rng = np.random.default_rng(1)
+        grid = summaries.progress_grid(
+            rng.uniform(size=(2, 3, 4, 4, 1)), rng.uniform(size=(2, 4, 4, 1)), scale=2
+        )
+        path = os.path.join(self.get_temp_dir(), "progress.png")
+        summaries.save_png(grid, path)
+        decoded = tf.io.decode_png(tf.io.read_file(path)).numpy()
+        self.assertAllClose(decoded / 255.0, grid, atol=0.5 / 255.0 + 1e-6)
+
+
+if __name__ == "__main__":
+    tf.test.main()
