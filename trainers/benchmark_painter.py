@@ -25,7 +25,6 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from tfpaint.data import pipelines
 from trainers import painter_lib
 from trainers.configs import painter as configs
 
@@ -46,10 +45,7 @@ flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
 def _state_and_iterator(config, jit=None):
     train_set, test_set = painter_lib.load_data(config)
     state = painter_lib.TrainState(config, train_set.image_shape, jit=jit)
-    pipeline = pipelines.make_pipeline(
-        train_set, config.batch_size, shuffle=True, repeat=True, seed=config.seed
-    )
-    return state, state.distribute(pipeline), test_set
+    return state, state.distribute(painter_lib.train_pipeline(config, train_set)), test_set
 
 
 def throughput():

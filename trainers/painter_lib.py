@@ -91,12 +91,35 @@ def load_data(config):
     )
 
 
+def train_pipeline(config, train_set):
+    """The training `tf.data` pipeline of a config (shared by trainer and
+    benchmarks, so both see the same augmentation)."""
+    return pipelines.make_pipeline(
+        train_set, config.batch_size, shuffle=True, repeat=True, seed=config.seed,
+        max_shift=config.max_shift,
+    )
+
+
 def held_out_images(dataset, limit):
     """Up to `limit` held-out images as an array (streams are read once)."""
     if dataset.images is not None:
         return dataset.images[:limit], dataset.shapes
     images = np.stack(list(dataset.tf_dataset.take(limit).as_numpy_iterator()))
     return images, None
+
+
+def learning_rate_schedule(config):
+    """Adam's learning rate: constant (the thesis), or cosine-decayed to
+    `config.lr_final_fraction` of itself over `config.steps`."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=config.steps, alpha=config.lr_final_fraction
+        )
+    raise ValueError(
+        f"Unknown lr_schedule {config.lr_schedule!r}; choose 'constant' or 'cosine'."
+    )
 
 
 class TrainState:
@@ -113,7 +136,7 @@ class TrainState:
         self.jit = config.jit if jit is None else jit
         with self.strategy.scope():
             self.model = build_model(config, image_shape)
-            self.optimizer = keras.optimizers.Adam(config.learning_rate)
+            self.optimizer = keras.optimizers.Adam(learning_rate_schedule(config))
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.global_batch = config.batch_size
@@ -239,10 +262,7 @@ def train(config, workdir, progress=True):
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         print(f"Resumed from {manager.latest_checkpoint} at step {int(state.step.numpy())}.")
     start = int(state.step.numpy())
-    pipeline = pipelines.make_pipeline(
-        train_set, config.batch_size, shuffle=True, repeat=True, seed=config.seed,
-        max_shift=config.max_shift,
-    )
+    pipeline = train_pipeline(config, train_set)
     # A resumed run skips the batches the interrupted one consumed, so it sees
     # the data in the same order as an uninterrupted run.
     iterator = state.distribute(pipeline.skip(start))

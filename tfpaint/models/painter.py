@@ -122,7 +122,8 @@ class SimplePainter(_PainterBase):
         image_shape: `(height, width, channels)`.
         encoder: "dense" or "conv".
         hidden_units: width of each dense encoder layer (256 in the thesis).
-        hidden_layers: number of dense encoder layers.
+        hidden_layers: number of dense layers (after the convolutions for the
+            conv encoder; the thesis' convolutional Painter has none).
         conv_filters: feature maps of the conv encoder's layers ((10, 5) in
             the thesis).
         conv_kernel_size: kernel side of the conv layers.
@@ -213,18 +214,16 @@ class SimplePainter(_PainterBase):
                         name=f"conv{i}",
                     )
                 )
-            layers.append(keras.layers.Flatten(name="flatten"))
-        else:
-            layers.append(keras.layers.Flatten(name="flatten"))
-            for i in range(self.hidden_layers):
-                layers.append(
-                    keras.layers.Dense(
-                        self.hidden_units,
-                        activation="relu",
-                        kernel_initializer=init,
-                        name=f"hidden{i}",
-                    )
+        layers.append(keras.layers.Flatten(name="flatten"))
+        for i in range(self.hidden_layers):
+            layers.append(
+                keras.layers.Dense(
+                    self.hidden_units,
+                    activation="relu",
+                    kernel_initializer=init,
+                    name=f"hidden{i}",
                 )
+            )
         self.encoder_net = keras.Sequential(layers, name="encoder")
         self.latent_layer = None
         if latent == "denoising":

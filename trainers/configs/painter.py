@@ -46,6 +46,8 @@ def base():
     c.steps = 10000
     c.batch_size = 100
     c.learning_rate = 1e-3
+    c.lr_schedule = "constant"  # constant | cosine (decays to lr_final_fraction)
+    c.lr_final_fraction = 0.05
     c.reconstruction = "mse"
     c.latent_weight = 1.0
     c.max_shift = 0  # random translation of training batches, in pixels
@@ -85,8 +87,16 @@ def rectangles_2moves():
     c.dataset = "2_rectangles"
     c.num_moves = 2
     c.templates = ("square",)
-    c.initial_scale = 1.0
-    c.steps = 10000
+    # Three departures from the thesis, each measured (see BENCHMARKS.md):
+    # with identity-sized templates the second move hides the first entirely
+    # and training stalls in the chapter 4 minimum (0% own moves); a second
+    # 256-unit layer localises adjacent rectangles better (94% vs 83% own moves
+    # after 60 s); and 50,000 generated images instead of 10,000 keep the
+    # held-out error near the training error.
+    c.initial_scale = 2.0
+    c.hidden_layers = 2
+    c.num_train = 50000
+    c.steps = 20000
     return c
 
 
@@ -212,7 +222,7 @@ def denoising_2moves():
 
 
 def faces_conv():
-    """Convolutional Painter, 40 moves, on 200 LFW faces shipped with scikit-image.
+    """Convolutional Painter, 40 moves, on the 100 LFW faces shipped with scikit-image.
 
     The thesis used 1,521 BioID faces at 100x100 (section 5.7); these are
     25x25, learning rate 1e-4 as the thesis found stable.
@@ -224,6 +234,7 @@ def faces_conv():
     c.dataset = "faces"
     c.image_size = 25
     c.model = "conv"
+    c.hidden_layers = 0  # the conv output is h (section 5.7)
     c.num_moves = 40
     c.templates = ("circle",)
     c.initial_scale = 2.0
@@ -243,6 +254,7 @@ def omniglot_conv():
     c.dataset = "omniglot"
     c.image_size = 105
     c.model = "conv"
+    c.hidden_layers = 0  # the conv output is h (section 5.7)
     c.num_moves = 40
     c.initial_scale = 3.0
     c.steps = 50000
@@ -259,6 +271,7 @@ def cifar10_conv():
     c.dataset = "cifar10"
     c.image_size = 32
     c.model = "conv"
+    c.hidden_layers = 0  # the conv output is h (section 5.7)
     c.num_moves = 60
     c.initial_scale = 2.0
     c.steps = 50000
