@@ -380,9 +380,10 @@ class ConfigsTest(tf.test.TestCase):
             self.assertIn(name, str(cm.exception))
 
     def test_get_config_returns_fresh_copies(self):
+        original = configs.get_config("rectangles_2moves").steps
         a = configs.get_config("rectangles_2moves")
-        a.steps = 1
-        self.assertEqual(configs.get_config("rectangles_2moves").steps, 10000)
+        a.steps = original + 1
+        self.assertEqual(configs.get_config("rectangles_2moves").steps, original)
 
 
 class FlagsTest(tf.test.TestCase):

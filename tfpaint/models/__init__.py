@@ -1,0 +1,5 @@
+"""Models of tfpaint."""
+
+from tfpaint.models.painter import ConvPainter
+from tfpaint.models.painter import RecurrentPainter
+from tfpaint.models.painter import SimplePainter
