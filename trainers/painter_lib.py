@@ -227,7 +227,7 @@ def evaluate(state, images, shape_data=None):
     return result, outputs
 
 
-def train(config, workdir, progress=True):
+def train(config, workdir, progress=True, stop_after=None):
     """Trains (or resumes) a Painter and writes logs, pictures and checkpoints.
 
     Args:
@@ -235,6 +235,8 @@ def train(config, workdir, progress=True):
         workdir: directory for `config.json`, `checkpoints/`, TensorBoard logs
             (`train/`, `eval/`) and `progress.png`.
         progress: whether to show a progress bar.
+        stop_after: if set, stop (checkpointed, like a preempted job) after
+            this many steps of this invocation; running again resumes.
 
     Returns:
         The final held-out metrics.
@@ -287,7 +289,8 @@ def train(config, workdir, progress=True):
         desc=config.name, dynamic_ncols=True,
     )
     t0 = time.time()
-    for step in range(start + 1, config.steps + 1):
+    last = config.steps if stop_after is None else min(config.steps, start + stop_after)
+    for step in range(start + 1, last + 1):
         logs = state.train_step(iterator)
         if step % config.log_every == 0 or step == config.steps:
             logs = {k: float(v) for k, v in logs.items()}
