@@ -31,6 +31,17 @@ def reconstruction_loss(images, canvas, kind="mse", epsilon=1e-6):
     return tf.reduce_sum(per_pixel, axis=[1, 2, 3])  # (B,)
 
 
+def per_image_loss(outputs, images, reconstruction="mse", latent_weight=1.0):
+    """`reconstruction + latent_weight * latent_cost` of each image, `(B,)`.
+
+    The quantity every Painter is trained on; `painter_loss` averages it and
+    the distributed training step scales it by the global batch.
+    """
+    recon = reconstruction_loss(images, outputs["canvas"], reconstruction)  # (B,)
+    latent = outputs.get("latent_cost", tf.zeros_like(recon))  # (B,)
+    return recon + latent_weight * latent, recon, latent
+
+
 def painter_loss(outputs, images, reconstruction="mse", latent_weight=1.0):
     """The training loss of a Painter and its parts, averaged over the batch.
 
@@ -45,9 +56,8 @@ def painter_loss(outputs, images, reconstruction="mse", latent_weight=1.0):
         `mse_per_pixel` (what the benchmarks report).
     """
     canvas = outputs["canvas"]
-    recon = reconstruction_loss(images, canvas, reconstruction)  # (B,)
-    latent = outputs.get("latent_cost", tf.zeros_like(recon))  # (B,)
-    loss = tf.reduce_mean(recon + latent_weight * latent)
+    total, recon, latent = per_image_loss(outputs, images, reconstruction, latent_weight)
+    loss = tf.reduce_mean(total)
     mse = tf.reduce_mean(tf.square(tf.cast(images, canvas.dtype) - canvas))
     return {
         "loss": loss,

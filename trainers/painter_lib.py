@@ -153,10 +153,9 @@ class TrainState:
         def replica_step(images):
             with tf.GradientTape() as tape:
                 outputs = model(images, training=True)
-                recon = losses.reconstruction_loss(
-                    images, outputs["canvas"], config.reconstruction
+                per_image, _, _ = losses.per_image_loss(
+                    outputs, images, config.reconstruction, config.latent_weight
                 )
-                per_image = recon + config.latent_weight * outputs["latent_cost"]
                 loss = tf.nn.compute_average_loss(per_image, global_batch_size=global_batch)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
