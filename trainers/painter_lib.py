@@ -10,6 +10,7 @@ import os
 import time
 
 import keras
+import ml_collections
 import numpy as np
 import tensorflow as tf
 import tqdm
@@ -21,6 +22,10 @@ from tfpaint.data import pipelines
 from tfpaint.models import painter
 
 MODELS = ("simple", "conv", "recurrent", "canvas_recurrent")
+# Written into the work dir next to `config.json`: the Keras config of the
+# model, so export tools rebuild exactly the trained architecture without
+# loading the dataset to learn the image shape.
+MODEL_SPEC = "model.json"
 
 
 def resolve_workdir(path):
@@ -248,6 +253,10 @@ def train(config, workdir, progress=True, stop_after=None):
     train_set, test_set = load_data(config)
     test_images, test_shapes = held_out_images(test_set, config.num_test)
     state = TrainState(config, train_set.image_shape)
+    _atomic_write(
+        os.path.join(workdir, MODEL_SPEC),
+        json.dumps(keras.saving.serialize_keras_object(state.model), indent=2),
+    )
 
     # Keras SeedGenerator states are model variables that tf.train.Checkpoint
     # does not reach through the model; list them so a resumed run continues
@@ -314,6 +323,71 @@ def train(config, workdir, progress=True, stop_after=None):
     with open(os.path.join(workdir, "metrics.json"), "w") as f:
         json.dump({"step": int(state.step.numpy()), **result}, f, indent=2)
     return result, state
+
+
+def _atomic_write(path, text):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def find_checkpoint(path):
+    """The checkpoint prefix that `path` names.
+
+    Args:
+        path: a work dir, its `checkpoints/` dir, or a checkpoint prefix
+            (`.../checkpoints/ckpt-6000`).
+
+    Returns:
+        (checkpoint prefix, work dir).
+
+    Raises:
+        FileNotFoundError: naming the path, if no checkpoint is there.
+    """
+    path = resolve_workdir(path)
+    if tf.io.gfile.exists(path + ".index"):
+        return path, os.path.dirname(os.path.dirname(path))
+    for directory in (os.path.join(path, "checkpoints"), path):
+        latest = tf.train.latest_checkpoint(directory)
+        if latest:
+            workdir = path if directory != path else os.path.dirname(path)
+            return latest, workdir
+    raise FileNotFoundError(
+        f"No checkpoint at {path}: pass a work dir written by "
+        "`bazel run //trainers:painter`, its checkpoints/ dir, or a prefix "
+        "such as <workdir>/checkpoints/ckpt-6000."
+    )
+
+
+def restore_model(path):
+    """Rebuilds a trained Painter and loads its weights from a checkpoint.
+
+    Args:
+        path: anything `find_checkpoint` accepts.
+
+    Returns:
+        (model, config, checkpoint prefix). `config` is the resolved training
+        config read from the work dir.
+    """
+    prefix, workdir = find_checkpoint(path)
+    config_path = os.path.join(workdir, "config.json")
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(
+            f"{config_path} is missing: the checkpoint {prefix} has no training "
+            "config beside it, so its architecture is unknown."
+        )
+    with open(config_path) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    spec_path = os.path.join(workdir, MODEL_SPEC)
+    if os.path.exists(spec_path):
+        with open(spec_path) as f:
+            model = keras.saving.deserialize_keras_object(json.load(f))
+    else:  # Runs from before model.json: the dataset tells the image shape.
+        model = build_model(config, load_data(config)[1].image_shape)
+    model(tf.zeros((1, *model.image_shape)))  # Creates the variables.
+    tf.train.Checkpoint(model=model).restore(prefix).expect_partial().assert_existing_objects_matched()
+    return model, config, prefix
 
 
 def _format(result):

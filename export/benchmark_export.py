@@ -1,0 +1,107 @@
+r"""Serving speed of the 20-move MNIST Painter: SavedModel and TFLite.
+
+    bazel run //export:benchmark_export
+    bazel run //export:benchmark_export -- --checkpoint=/abs/runs/painter/mnist_20moves
+
+Exports the model twice (plain graph, and with the model compiled by XLA
+inside the SavedModel), converts the plain one to TFLite, and prints in one
+table: single-image latency (median over calls, milliseconds) and batched
+throughput (images per second at --batch_size) of each, through
+`tf.saved_model.load(...).signatures["serving_default"]` and the LiteRT
+interpreter's signature runner. Without --checkpoint the weights are the
+untrained initial ones: the computation, and so the speed, is the same.
+Parity against the Keras model is printed too.
+"""
+
+import os
+import statistics
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+from export import lite
+from export import serving
+from trainers import painter_lib
+from trainers.configs import painter as configs
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("checkpoint", None, "A trained mnist_20moves run (optional).")
+flags.DEFINE_integer("batch_size", 256, "Batch size of the throughput figure.")
+flags.DEFINE_float("seconds", 3.0, "Timing budget per measurement.")
+flags.DEFINE_integer("threads", None, "LiteRT threads (default: all cores).")
+
+
+def _median_ms(fn, seconds):
+    times = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times) < 20:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _throughput(fn, batch, seconds):
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or calls < 5:
+        fn()
+        calls += 1
+    return batch * calls / (time.perf_counter() - start)
+
+
+def measure(name, call, images, batch_size, seconds):
+    """(name, single-image ms, batched images/s) of a serving function."""
+    one, batch = images[:1], images[:batch_size]
+    for _ in range(5):  # Warm-up: tracing, XLA compilation, allocations.
+        call(one)
+        call(batch)
+    return (name, _median_ms(lambda: call(one), seconds),
+            _throughput(lambda: call(batch), batch_size, seconds))
+
+
+def main(argv):
+    del argv
+    if FLAGS.checkpoint:
+        model, config, _ = painter_lib.restore_model(FLAGS.checkpoint)
+    else:
+        config = configs.get_config("mnist_20moves")
+        model = painter_lib.build_model(config, (28, 28, 1))
+        model(tf.zeros((1, 28, 28, 1)))
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(FLAGS.batch_size, *model.image_shape)).astype(np.float32)
+    reference = model(images[:16], training=False)
+    rows, parity = [], {}
+    with tempfile.TemporaryDirectory() as base:
+        for jit in (False, True):
+            path = serving.export_saved_model(model, base, f"painter_jit{int(jit)}", jit=jit)
+            signature = tf.saved_model.load(path).signatures["serving_default"]
+            got = signature(image=tf.constant(images[:16]))
+            parity[f"SavedModel{' XLA' if jit else ''} vs Keras"] = max(
+                float(np.max(np.abs(got[k] - reference[k]))) for k in got)
+            label = "SavedModel, XLA" if jit else "SavedModel, no XLA"
+            rows.append(measure(label, lambda x, s=signature: s(image=tf.constant(x)),
+                                images, FLAGS.batch_size, FLAGS.seconds))
+            if not jit:
+                tflite_path, _ = lite.convert(path, os.path.join(base, "painter.tflite"))
+                runner = lite.LitePainter(tflite_path, num_threads=FLAGS.threads)
+                lite_out = runner.paint(images[:16])
+                parity["TFLite vs SavedModel"] = max(
+                    float(np.max(np.abs(lite_out[k] - got[k].numpy()))) for k in got)
+                rows.append(measure("TFLite (LiteRT)", runner.paint, images,
+                                    FLAGS.batch_size, FLAGS.seconds))
+    print(f"\n20-move MNIST Painter ({config.name}, {'trained' if FLAGS.checkpoint else 'initial'}"
+          f" weights), serving_default, {os.cpu_count()} CPU cores")
+    print(f"{'':22s} {'1 image (ms)':>13s} {f'batch {FLAGS.batch_size} (img/s)':>20s}")
+    for name, latency, throughput in rows:
+        print(f"{name:22s} {latency:13.3f} {throughput:20,.0f}")
+    print("\nmax |difference| over all outputs:")
+    for name, diff in parity.items():
+        print(f"  {name:28s} {diff:.2e}")
+
+
+if __name__ == "__main__":
+    app.run(main)
