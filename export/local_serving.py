@@ -115,3 +115,64 @@ class LocalModelServer:
         for name, value in outputs.items():
             response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
         return response.SerializeToString()
+
+
+def serve_rest(server, port=0, host="127.0.0.1"):
+    """Serves `server.rest` over HTTP in a background thread.
+
+    Returns:
+        The `http.server.ThreadingHTTPServer` (its `server_port` is the port;
+        call `shutdown()` to stop).
+    """
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (the stdlib's name)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            status, reply = server.rest(self.path, body.decode())
+            data = reply.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def serve_grpc(server, port=0, host="127.0.0.1"):
+    """Serves `tensorflow.serving.PredictionService/Predict` over gRPC.
+
+    Returns:
+        (the started `grpc.Server`, its port); call `stop(None)` to stop.
+    """
+    from concurrent import futures
+
+    import grpc
+
+    def predict(request_bytes, context):
+        try:
+            return server.grpc_predict(request_bytes)
+        except LookupError as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        except (ValueError, tf.errors.InvalidArgumentError) as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          getattr(error, "message", None) or str(error))
+
+    identity = lambda data: data  # noqa: E731 (bytes in, bytes out)
+    handler = grpc.method_handlers_generic_handler(
+        "tensorflow.serving.PredictionService",
+        {"Predict": grpc.unary_unary_rpc_method_handler(
+            predict, request_deserializer=identity, response_serializer=identity)},
+    )
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    grpc_server.add_generic_rpc_handlers((handler,))
+    bound = grpc_server.add_insecure_port(f"{host}:{port}")
+    grpc_server.start()
+    return grpc_server, bound

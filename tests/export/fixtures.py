@@ -1,0 +1,36 @@
+"""Small Painters, exported once per test class, for the export tests."""
+
+import numpy as np
+import tensorflow as tf
+
+from tfpaint.models import painter
+
+GRAY = (12, 12, 1)
+RGB = (10, 10, 3)
+
+# name, class, constructor arguments (small, so each export takes seconds).
+VARIANTS = {
+    "gray_over": (painter.SimplePainter, dict(
+        num_moves=3, image_shape=GRAY, templates=("circle", "square"), template_size=8,
+        hidden_units=16, initial_scale=1.5, seed=1)),
+    "rgb_over": (painter.SimplePainter, dict(
+        num_moves=2, image_shape=RGB, templates=("circle",), template_size=8,
+        hidden_units=16, initial_scale=1.5, seed=2)),
+    "gray_additive": (painter.SimplePainter, dict(
+        num_moves=3, image_shape=GRAY, templates=("square", "line"), template_size=8,
+        canvas="additive", hidden_units=16, seed=3)),
+    "recurrent": (painter.RecurrentPainter, dict(
+        num_moves=3, image_shape=GRAY, templates=("circle",), template_size=8,
+        lstm_units=16, seed=4)),
+}
+
+
+def make_model(name):
+    cls, kwargs = VARIANTS[name]
+    model = cls(**kwargs)
+    model(tf.zeros((1, *kwargs["image_shape"])))
+    return model
+
+
+def images(shape, num=4, seed=0):
+    return np.random.default_rng(seed).uniform(size=(num, *shape)).astype(np.float32)

@@ -1,0 +1,107 @@
+"""Tests for export.lite: builtin-only conversion, LiteRT parity, input checks."""
+
+import os
+import tempfile
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from export import lite
+from export import serving
+from tests.export import fixtures
+from trainers import painter_lib
+from trainers.configs import painter as configs
+
+TOLERANCE = 1e-4
+
+
+class LiteTest(parameterized.TestCase, tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.base = tempfile.mkdtemp()
+        cls.paths = {}
+        for name in ("gray_over", "rgb_over", "gray_additive", "recurrent"):
+            model = fixtures.make_model(name)
+            saved = serving.export_saved_model(model, cls.base, name)
+            tflite, _ = lite.convert(saved, os.path.join(cls.base, f"{name}.tflite"))
+            cls.paths[name] = (model, saved, tflite)
+
+    @parameterized.named_parameters(
+        (name, name) for name in ("gray_over", "rgb_over", "gray_additive", "recurrent"))
+    def test_both_signatures_match_saved_model(self, name):
+        model, saved, tflite = self.paths[name]
+        sigs = tf.saved_model.load(saved).signatures
+        runner = lite.LitePainter(tflite)
+        x = fixtures.images(model.image_shape, num=5)
+        want = sigs["serving_default"](image=tf.constant(x))
+        got = runner.paint(x)
+        self.assertCountEqual(got.keys(), serving.SERVING_OUTPUTS)
+        for key in got:
+            self.assertAllClose(got[key], want[key], atol=TOLERANCE, rtol=0, msg=key)
+        moves = {k: want[k].numpy() for k in ("where", "what", "which")}
+        got = runner.render(**moves)
+        want = sigs["render"](**{k: tf.constant(v) for k, v in moves.items()})
+        for key in serving.RENDER_OUTPUTS:
+            self.assertAllClose(got[key], want[key], atol=TOLERANCE, rtol=0, msg=key)
+
+    @parameterized.named_parameters(
+        (name, name) for name in ("gray_over", "gray_additive", "recurrent"))
+    def test_builtin_ops_only(self, name):
+        ops = lite.op_names(self.paths[name][2])
+        self.assertNotEmpty(ops)
+        for op in ops:
+            self.assertFalse(op.startswith("Flex") or op == "CUSTOM", f"non-builtin op {op}")
+
+    def test_twenty_move_mnist_painter_parity(self):
+        # The architecture of the default job (mnist_20moves), initial weights.
+        config = configs.get_config("mnist_20moves")
+        model = painter_lib.build_model(config, (28, 28, 1))
+        model(tf.zeros((1, 28, 28, 1)))
+        saved = serving.export_saved_model(model, self.base, "mnist_20moves")
+        tflite, _ = lite.convert(saved, os.path.join(self.base, "mnist.tflite"))
+        x = fixtures.images((28, 28, 1), num=8)
+        want = model(x, training=False)
+        via_saved = tf.saved_model.load(saved).signatures["serving_default"](image=tf.constant(x))
+        got = lite.LitePainter(tflite).paint(x)
+        for key in serving.SERVING_OUTPUTS:
+            self.assertAllClose(via_saved[key], want[key], atol=TOLERANCE, rtol=0, msg=key)
+            self.assertAllClose(got[key], via_saved[key], atol=TOLERANCE, rtol=0, msg=key)
+        self.assertEqual(got["canvases"].shape, (8, 20, 28, 28, 1))
+
+    def test_batch_sizes(self):
+        runner = lite.LitePainter(self.paths["gray_over"][2])
+        for batch in (1, 7, 2):
+            self.assertEqual(runner.paint(fixtures.images(fixtures.GRAY, num=batch))["canvas"]
+                             .shape, (batch, *fixtures.GRAY))
+
+    @parameterized.named_parameters(
+        ("range", lambda x: x + 1.0, ValueError, r"`image` values must be finite and in"),
+        ("nan", lambda x: x * np.nan, ValueError, "`image` values must be finite"),
+        ("shape", lambda x: x[:, 1:], ValueError, r"`image` must have shape \[batch, 12, 12, 1\]"),
+        ("dtype", lambda x: x.astype(np.float64), TypeError, "`image` must be float32"),
+    )
+    def test_bad_image_raises(self, corrupt, error, message):
+        runner = lite.LitePainter(self.paths["gray_over"][2])
+        with self.assertRaisesRegex(error, message):
+            runner.paint(corrupt(fixtures.images(fixtures.GRAY)))
+
+    def test_bad_moves_raise(self):
+        runner = lite.LitePainter(self.paths["gray_over"][2])
+        moves = runner.paint(fixtures.images(fixtures.GRAY))
+        with self.assertRaisesRegex(ValueError, "`which` values must be finite and in"):
+            runner.render(moves["where"], moves["what"], -moves["which"] - 1.0)
+        with self.assertRaisesRegex(ValueError, "same batch size"):
+            runner.render(moves["where"], moves["what"][:1], moves["which"])
+
+    def test_missing_files_raise(self):
+        with self.assertRaisesRegex(FileNotFoundError, "No SavedModel at"):
+            lite.convert(self.get_temp_dir(), os.path.join(self.get_temp_dir(), "x.tflite"))
+        with self.assertRaisesRegex(FileNotFoundError, "No TFLite model at"):
+            lite.LitePainter(os.path.join(self.get_temp_dir(), "missing.tflite"))
+
+
+if __name__ == "__main__":
+    tf.test.main()

@@ -1,0 +1,73 @@
+"""End-to-end: train briefly, then the export programs as users run them."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from trainers import painter_lib
+from trainers.configs import painter as configs
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run(module, *args):
+    env = dict(os.environ, PYTHONPATH=_ROOT)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+class ExportToolsTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.workdir = tempfile.mkdtemp()
+        config = configs.get_config("mnist_20moves")
+        config.steps, config.num_moves, config.num_test = 3, 4, 20
+        config.log_every, config.eval_every, config.checkpoint_every = 1, 1000, 1000
+        painter_lib.train(config, cls.workdir, progress=False)
+
+    def test_restore_model_matches_training_checkpoint(self):
+        model, config, prefix = painter_lib.restore_model(self.workdir)
+        self.assertEqual(config.num_moves, 4)
+        self.assertTrue(prefix.endswith("ckpt-3"))
+        again, _, _ = painter_lib.restore_model(prefix)
+        x = np.random.default_rng(0).uniform(size=(2, 28, 28, 1)).astype(np.float32)
+        self.assertAllClose(model(x)["canvas"], again(x)["canvas"])
+        # Restored weights differ from a fresh model's (the checkpoint was read).
+        fresh = painter_lib.build_model(config, (28, 28, 1))
+        self.assertNotAllClose(model(x)["where"], fresh(x)["where"])
+
+    def test_restore_model_without_checkpoint_raises(self):
+        with self.assertRaisesRegex(FileNotFoundError, "No checkpoint at"):
+            painter_lib.restore_model(tempfile.mkdtemp())
+
+    def test_saved_model_then_tflite(self):
+        base = tempfile.mkdtemp()
+        for version in ("1", "2"):
+            result = _run("export.saved_model", f"--checkpoint={self.workdir}",
+                          f"--export_base={base}")
+            self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+            self.assertIn(os.path.join(base, "painter", version), result.stdout)
+        self.assertTrue(os.path.exists(os.path.join(base, "models.config")))
+        output = os.path.join(base, "painter.tflite")
+        result = _run("export.tflite", f"--saved_model={os.path.join(base, 'painter')}",
+                      f"--output={output}")
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        self.assertIn("Parity within", result.stdout)
+        self.assertIn(os.path.join(base, "painter", "2"), result.stdout)
+        self.assertTrue(os.path.exists(output))
+
+    def test_saved_model_without_checkpoint_fails_clearly(self):
+        result = _run("export.saved_model", f"--checkpoint={tempfile.mkdtemp()}",
+                      f"--export_base={tempfile.mkdtemp()}")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("No checkpoint at", result.stderr)
+
+
+if __name__ == "__main__":
+    tf.test.main()
