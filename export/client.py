@@ -10,6 +10,7 @@ As a library:
 
     client = PainterClient("localhost", 8501, transport="rest")
     outputs = client.paint(images)            # canvas, canvases, where, what, which
+    strokes = client.moves(images)            # canvas, where, what, which
     canvas = client.render(where, what, which)["canvas"]
 
 The request builders (`rest_request`, `grpc_request`) and response parsers
@@ -158,6 +159,10 @@ class PainterClient:
     def paint(self, images):
         """`serving_default`: images `[batch, H, W, C]` in [0, 1] -> outputs."""
         return self.predict({"image": images})
+
+    def moves(self, images):
+        """`moves`: images -> `canvas`, `where`, `what`, `which` (no per-move canvases)."""
+        return self.predict({"image": images}, "moves")
 
     def render(self, where, what, which):
         """`render`: moves -> `canvas` and `canvases`."""

@@ -1,8 +1,8 @@
 """TFLite conversion of an exported Painter and a checked LiteRT runner.
 
 The converter reads the SavedModel written by `export.serving`, so the phone
-runs the very graph TF Serving runs, with both signatures
-(`serving_default`, `render`). Only TFLite builtin ops are allowed: a layer
+runs the very graph TF Serving runs, with all its signatures
+(`serving_default`, `moves`, `render`). Only TFLite builtin ops are allowed: a layer
 that needs Select TF ops makes the conversion fail here rather than ship a
 model that needs the Flex delegate.
 
@@ -36,7 +36,7 @@ def convert(saved_model_dir, output_path):
     """
     saved_model_dir = serving.latest_version_dir(os.path.abspath(saved_model_dir))
     converter = tf.lite.TFLiteConverter.from_saved_model(
-        saved_model_dir, signature_keys=["serving_default", "render"]
+        saved_model_dir, signature_keys=["serving_default", "moves", "render"]
     )
     # Builtins only: no Flex (Select TF ops) delegate on the device.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -85,14 +85,15 @@ class LitePainter:
         model_path: the `.tflite` file.
         num_threads: interpreter threads.
 
-    Call `paint(image)` for `serving_default` and `render(where, what, which)`
-    for the `render` signature; both return dicts of NumPy arrays named as
+    Call `paint(image)` for `serving_default`, `moves(image)` for `moves` and
+    `render(where, what, which)` for the `render` signature; both return dicts of NumPy arrays named as
     in the SavedModel.
     """
 
     def __init__(self, model_path, num_threads=None):
         self.interpreter = _interpreter(model_path, num_threads or os.cpu_count())
         self._paint = self.interpreter.get_signature_runner("serving_default")
+        self._moves = self.interpreter.get_signature_runner("moves")
         self._render = self.interpreter.get_signature_runner("render")
         details = self._paint.get_input_details()["image"]
         self.image_shape = tuple(int(d) for d in details["shape_signature"][1:])
@@ -122,6 +123,11 @@ class LitePainter:
         """`serving_default`: paints a batch of images in [0, 1]."""
         image = self._check(image, self.image_shape, "image", 0.0, 1.0)
         return self._paint(image=image)
+
+    def moves(self, image):
+        """`moves`: the strokes and final canvas, without per-move canvases."""
+        image = self._check(image, self.image_shape, "image", 0.0, 1.0)
+        return self._moves(image=image)
 
     def render(self, where, what, which):
         """`render`: paints given moves (same checks as the SavedModel)."""

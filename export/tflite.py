@@ -5,7 +5,7 @@ r"""Converts an exported Painter SavedModel to TFLite and checks it in LiteRT.
 
 `--saved_model` is a version directory or a model directory (its newest
 version). Only TFLite builtin ops are allowed. After converting, the LiteRT
-interpreter runs both signatures on held-out MNIST digits (or random moves)
+interpreter runs every signature on held-out MNIST digits (or random moves)
 and the largest difference from the SavedModel is printed; it fails if the
 difference exceeds --tolerance.
 """
@@ -43,6 +43,10 @@ def parity(saved_model_dir, tflite_path, num_images=16, seed=0):
     got = runner.paint(images)
     diffs = {f"serving_default/{k}": float(np.max(np.abs(got[k] - want[k].numpy())))
              for k in want}
+    want_moves = signatures["moves"](image=tf.constant(images))
+    got = runner.moves(images)
+    diffs.update({f"moves/{k}": float(np.max(np.abs(got[k] - want_moves[k].numpy())))
+                  for k in want_moves})
     moves = {k: want[k].numpy() for k in ("where", "what", "which")}
     want = signatures["render"](**{k: tf.constant(v) for k, v in moves.items()})
     got = runner.render(**moves)

@@ -1,4 +1,4 @@
-"""Tests for tfpaint.summaries: progress grids, move outlines, TensorBoard images, PNGs."""
+"""Tests for tfpaint.summaries: progress grids and animations, move outlines, TensorBoard images."""
 
 import os
 import tempfile
@@ -156,7 +156,7 @@ class WritePaintingSummariesTest(tf.test.TestCase):
         logdir = tempfile.mkdtemp(dir=self.get_temp_dir())
         writer = tf.summary.create_file_writer(logdir)
         with writer.as_default():
-            grid = summaries.write_painting_summaries(outputs, images, step=7, max_images=4)
+            grid, gif = summaries.write_painting_summaries(outputs, images, step=7, max_images=4)
         writer.flush()
 
         self.assertAllClose(grid, summaries.progress_grid(outputs["canvases"][:4], images[:4]))
@@ -173,6 +173,19 @@ class WritePaintingSummariesTest(tf.test.TestCase):
         self.assertEqual((height_px, width_px), expected.shape[:2])
         self.assertAllClose(png / 255.0, expected, atol=1.0 / 255.0)
 
+        # The animation: GIF bytes under the images plugin, one frame per move.
+        acc = event_accumulator.EventAccumulator(
+            logdir, size_guidance={event_accumulator.TENSORS: 0})
+        acc.Reload()
+        event = acc.Tensors("painting/progress_animation")[-1]
+        width_px, height_px, stored = tf.make_ndarray(event.tensor_proto)
+        self.assertEqual(event.step, 7)
+        self.assertEqual(stored, gif)
+        self.assertTrue(stored.startswith(b"GIF89a"))
+        frames = decode_gif(stored)
+        self.assertLen(frames, moves)
+        self.assertEqual((int(height_px), int(width_px)), frames.shape[1:3])
+
     def test_prefix_and_fewer_images_than_max(self):
         rng = np.random.default_rng(1)
         outputs = fake_outputs(rng, 2, 2, 5, 5)
@@ -184,6 +197,55 @@ class WritePaintingSummariesTest(tf.test.TestCase):
         _, _, png, _ = read_summary_image(logdir, "eval/progress")
         self.assertEqual(png.shape, (2 * (2 * 6 + 1), 2 * (3 * 6 + 1), 3))
         read_summary_image(logdir, "eval/move_outlines")
+
+
+def decode_gif(data):
+    """All frames of a GIF as `(T, H, W, 3)` uint8."""
+    import io
+
+    from PIL import Image, ImageSequence
+
+    with Image.open(io.BytesIO(data)) as gif:
+        return np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(gif)])
+
+
+class AnimationTest(tf.test.TestCase):
+
+    def test_frame_t_is_the_grid_after_move_t(self):
+        rng = np.random.default_rng(3)
+        canvases = rng.uniform(size=(3, 4, 5, 6, 1)).astype(np.float32)
+        targets = rng.uniform(size=(3, 5, 6, 1)).astype(np.float32)
+        frames = summaries.progress_frames(canvases, targets, scale=2)
+        self.assertEqual(frames.shape, (4, 2 * (3 * 6 + 1), 2 * (2 * 7 + 1), 3))
+        for t in range(4):
+            self.assertAllClose(
+                frames[t], summaries.progress_grid(canvases[:, t:t + 1], targets, scale=2))
+        # The first column holds the canvas after move t, the second the target.
+        self.assertAllClose(frames[2, 2:12:2, 2:14:2, 0], canvases[0, 2, ..., 0])
+        self.assertAllClose(frames[2, 2:12:2, 16:28:2, 0], targets[0, ..., 0])
+
+    def test_gif_decodes_to_the_frames(self):
+        # Gray levels: a GIF palette of 256 colours holds them exactly.
+        levels = np.linspace(0.0, 1.0, 6, dtype=np.float32)
+        frames = np.stack([np.full((4, 5, 3), v, np.float32) for v in levels])
+        frames[:, 0, 0] = 0.5
+        decoded = decode_gif(summaries.encode_gif(frames))
+        self.assertEqual(decoded.shape, (6, 4, 5, 3))
+        self.assertAllClose(decoded / 255.0, frames, atol=1.0 / 255.0)
+
+    def test_bad_shapes_raise(self):
+        with self.assertRaisesRegex(ValueError, r"`canvases` must have shape \(N, T, H, W, C\)"):
+            summaries.progress_frames(np.zeros((2, 5, 5, 1)), np.zeros((2, 5, 5, 1)))
+        with self.assertRaisesRegex(ValueError, r"`frames` must have shape \(T, H, W, 3\)"):
+            summaries.encode_gif(np.zeros((2, 5, 5)))
+
+    def test_save_bytes(self):
+        path = os.path.join(self.get_temp_dir(), "progress.gif")
+        summaries.save_bytes(b"GIF89a-data", path)
+        summaries.save_bytes(b"GIF89a-new", path)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), b"GIF89a-new")
+        self.assertEqual(os.listdir(self.get_temp_dir()).count("progress.gif.tmp"), 0)
 
 
 class SavePngTest(tf.test.TestCase):

@@ -4,6 +4,8 @@ The functions here build NumPy pictures from a Painter's output dict;
 `write_painting_summaries` sends them to the default TensorBoard writer.
 """
 
+import io
+
 import numpy as np
 import tensorflow as tf
 
@@ -57,6 +59,68 @@ def progress_grid(canvases, targets, scale=2):
     return np.kron(grid, np.ones((scale, scale, 1), np.float32)) if scale > 1 else grid
 
 
+def progress_frames(canvases, targets, scale=4):
+    """Frames of a painting-progress animation: frame t shows, for each image,
+    the canvas after move t beside the target (one image per row).
+
+    Args:
+        canvases: `(N, T, H, W, C)` canvases after each move.
+        targets: `(N, H, W, C)` images.
+        scale: integer upscaling of every pixel.
+
+    Returns:
+        `(T, Hf, Wf, 3)` float32 frames in [0, 1].
+    """
+    canvases = np.asarray(canvases)
+    if canvases.ndim != 5:
+        raise ValueError(
+            f"`canvases` must have shape (N, T, H, W, C). Received: {canvases.shape}"
+        )
+    return np.stack(
+        [progress_grid(canvases[:, t:t + 1], targets, scale) for t in range(canvases.shape[1])]
+    )
+
+
+def encode_gif(frames, frame_ms=150, last_frame_ms=1200):
+    """Encodes `(T, H, W, 3)` frames in [0, 1] as a looping GIF (bytes).
+
+    The last frame, the finished painting, is held longer.
+    """
+    from PIL import Image
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"`frames` must have shape (T, H, W, 3). Received: {frames.shape}")
+    pictures = [
+        Image.fromarray(np.round(np.clip(f, 0.0, 1.0) * 255).astype(np.uint8))
+        for f in frames
+    ]
+    durations = [frame_ms] * (len(pictures) - 1) + [last_frame_ms]
+    buffer = io.BytesIO()
+    pictures[0].save(
+        buffer, format="GIF", save_all=True, append_images=pictures[1:],
+        duration=durations, loop=0, disposal=1,
+    )
+    return buffer.getvalue()
+
+
+def write_gif_summary(tag, gif, width, height, step):
+    """Writes encoded GIF bytes as a TensorBoard image summary.
+
+    The images plugin stores `[width, height, encoded image]` and hands the
+    bytes to the browser, which plays a GIF as an animation.
+    """
+    from tensorboard.plugins.image import metadata as image_metadata
+
+    tensor = tf.constant([str(width), str(height), gif], dtype=tf.string)
+    return tf.summary.write(
+        tag, tensor, step=step,
+        metadata=image_metadata.create_summary_metadata(
+            display_name=tag, description="painting progress, one frame per move"
+        ),
+    )
+
+
 def mask_outlines(masks, threshold=0.5):
     """Boundaries of thresholded masks: pixels inside with a neighbour outside.
 
@@ -99,7 +163,8 @@ def outline_overlay(targets, masks, scale=3):
 
 
 def write_painting_summaries(outputs, images, step, max_images=8, prefix="painting"):
-    """Writes the progress grid and the move outlines to the default writer.
+    """Writes the progress grid, its animation and the move outlines to the
+    default writer.
 
     Args:
         outputs: a Painter's output dict for `images` (`canvases`, `masks`).
@@ -109,14 +174,20 @@ def write_painting_summaries(outputs, images, step, max_images=8, prefix="painti
         prefix: tag prefix.
 
     Returns:
-        The progress grid `(Hg, Wg, 3)`, also handy to save as a PNG.
+        (the progress grid `(Hg, Wg, 3)`, the animation as GIF bytes), also
+        handy to save as `progress.png` and `progress.gif`.
     """
     n = min(max_images, len(images))
-    grid = progress_grid(np.asarray(outputs["canvases"])[:n], np.asarray(images)[:n])
-    outlines = outline_overlay(np.asarray(images)[:n], np.asarray(outputs["masks"])[:n])
+    canvases, targets = np.asarray(outputs["canvases"])[:n], np.asarray(images)[:n]
+    grid = progress_grid(canvases, targets)
+    outlines = outline_overlay(targets, np.asarray(outputs["masks"])[:n])
+    frames = progress_frames(canvases, targets)
+    gif = encode_gif(frames)
     tf.summary.image(f"{prefix}/progress", grid[None], step=step)
     tf.summary.image(f"{prefix}/move_outlines", outlines[None], step=step)
-    return grid
+    write_gif_summary(f"{prefix}/progress_animation", gif, frames.shape[2], frames.shape[1],
+                      step)
+    return grid, gif
 
 
 def save_png(picture, path):
@@ -125,3 +196,10 @@ def save_png(picture, path):
         tf.cast(tf.round(np.clip(picture, 0.0, 1.0) * 255.0), tf.uint8)
     )
     tf.io.write_file(path, data)
+
+
+def save_bytes(data, path):
+    """Writes encoded bytes (a GIF) to `path` atomically."""
+    tmp = f"{path}.tmp"
+    tf.io.write_file(tmp, data)
+    tf.io.gfile.rename(tmp, path, overwrite=True)

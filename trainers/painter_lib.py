@@ -237,7 +237,7 @@ def train(config, workdir, progress=True, stop_after=None):
     Args:
         config: a config from `trainers.configs.painter`.
         workdir: directory for `config.json`, `checkpoints/`, TensorBoard logs
-            (`train/`, `eval/`) and `progress.png`.
+            (`train/`, `eval/`), `progress.png` and `progress.gif`.
         progress: whether to show a progress bar.
         stop_after: if set, stop (checkpointed, like a preempted job) after
             this many steps of this invocation; running again resumes.
@@ -287,9 +287,10 @@ def train(config, workdir, progress=True, stop_after=None):
             for k, v in result.items():
                 tf.summary.scalar(k, v, step=step)
             sub = {k: v[: len(summary_images)] for k, v in outputs.items()}
-            grid = summaries.write_painting_summaries(sub, summary_images, step)
+            grid, gif = summaries.write_painting_summaries(sub, summary_images, step)
         eval_writer.flush()
         summaries.save_png(grid, os.path.join(workdir, "progress.png"))
+        summaries.save_bytes(gif, os.path.join(workdir, "progress.gif"))
         return result
 
     bar = tqdm.tqdm(

@@ -106,6 +106,7 @@ class ClientTest(parameterized.TestCase, tf.test.TestCase):
         try:
             painter = client.PainterClient("127.0.0.1", port, "painter", transport=transport)
             self.assert_outputs(painter.paint(self.images))
+            self.assert_outputs(painter.moves(self.images), serving.MOVES_OUTPUTS)
             rendered = painter.render(self.want["where"], self.want["what"], self.want["which"])
             self.assert_outputs(rendered, serving.RENDER_OUTPUTS)
             with self.assertRaisesRegex(Exception, "values must be finite and in"):

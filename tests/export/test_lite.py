@@ -1,4 +1,4 @@
-"""Tests for export.lite: builtin-only conversion, LiteRT parity, input checks."""
+"""Tests for export.lite: builtin-only conversion, LiteRT parity of every signature, input checks."""
 
 import os
 import tempfile
@@ -31,7 +31,7 @@ class LiteTest(parameterized.TestCase, tf.test.TestCase):
 
     @parameterized.named_parameters(
         (name, name) for name in ("gray_over", "rgb_over", "gray_additive", "recurrent"))
-    def test_both_signatures_match_saved_model(self, name):
+    def test_every_signature_matches_saved_model(self, name):
         model, saved, tflite = self.paths[name]
         sigs = tf.saved_model.load(saved).signatures
         runner = lite.LitePainter(tflite)
@@ -41,6 +41,10 @@ class LiteTest(parameterized.TestCase, tf.test.TestCase):
         self.assertCountEqual(got.keys(), serving.SERVING_OUTPUTS)
         for key in got:
             self.assertAllClose(got[key], want[key], atol=TOLERANCE, rtol=0, msg=key)
+        got_moves = runner.moves(x)
+        want_moves = sigs["moves"](image=tf.constant(x))
+        for key in serving.MOVES_OUTPUTS:
+            self.assertAllClose(got_moves[key], want_moves[key], atol=TOLERANCE, rtol=0)
         moves = {k: want[k].numpy() for k in ("where", "what", "which")}
         got = runner.render(**moves)
         want = sigs["render"](**{k: tf.constant(v) for k, v in moves.items()})

@@ -40,6 +40,17 @@ class SignatureTest(parameterized.TestCase, tf.test.TestCase):
         for key in serving.SERVING_OUTPUTS:
             self.assertAllClose(got[key], want[key], atol=1e-5, rtol=0, msg=key)
 
+    def test_moves_signature_matches_keras(self):
+        model = self.models["gray_over"]
+        x = fixtures.images(model.image_shape)
+        want = model(x, training=False)
+        got = self.signatures["gray_over"]["moves"](image=tf.constant(x))
+        self.assertCountEqual(got.keys(), serving.MOVES_OUTPUTS)
+        for key in serving.MOVES_OUTPUTS:
+            self.assertAllClose(got[key], want[key], atol=1e-5, rtol=0, msg=key)
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "`image` values must be"):
+            self.signatures["gray_over"]["moves"](image=tf.constant(x - 1.0))
+
     @parameterized.named_parameters((name, name) for name in fixtures.VARIANTS)
     def test_render_reproduces_the_painting(self, name):
         model = self.models[name]
@@ -134,6 +145,7 @@ class SignatureTest(parameterized.TestCase, tf.test.TestCase):
         self.assertEqual(meta["signatures"]["serving_default"]["inputs"]["image"]["shape"],
                          [-1, 12, 12, 1])
         self.assertEqual(meta["signatures"]["render"]["inputs"]["which"]["shape"], [-1, 3, 2])
+        self.assertEqual(meta["signatures"]["moves"]["outputs"], list(serving.MOVES_OUTPUTS))
         self.assertEqual(meta["templates"], ["circle", "square"])
 
     def test_loads_and_runs_without_tfpaint(self):

@@ -62,6 +62,18 @@ class ExportToolsTest(tf.test.TestCase):
         self.assertIn(os.path.join(base, "painter", "2"), result.stdout)
         self.assertTrue(os.path.exists(output))
 
+    def test_svg_tool_writes_strokes_close_to_the_canvas(self):
+        output = tempfile.mkdtemp()
+        result = _run("export.svg", f"--checkpoint={self.workdir}", f"--output_dir={output}",
+                      "--num_images=2")
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        self.assertCountEqual(os.listdir(output), ["painting-0.svg", "painting-0.png",
+                                                   "painting-1.svg", "painting-1.png"])
+        gaps = [float(line.rsplit("=", 1)[1]) for line in result.stdout.splitlines()
+                if "|SVG - canvas|" in line]
+        self.assertLen(gaps, 2)
+        self.assertLess(max(gaps), 0.05)
+
     def test_saved_model_without_checkpoint_fails_clearly(self):
         result = _run("export.saved_model", f"--checkpoint={tempfile.mkdtemp()}",
                       f"--export_base={tempfile.mkdtemp()}")

@@ -149,6 +149,15 @@ class TrainTest(tf.test.TestCase):
         self.assertEqual(png.shape, expected)
         # save_png rounds, tf.summary.image truncates: 0.5 gray is 128 in one, 127 in the other.
         self.assertAllClose(png, picture, atol=1, rtol=0)
+        # The animation: one frame per move, each frame 8 canvases and targets.
+        from PIL import Image
+
+        with Image.open(os.path.join(self.workdir, "progress.gif")) as gif:
+            self.assertEqual(gif.n_frames, 2)
+            self.assertEqual(gif.size, (4 * (2 * 29 + 1), 4 * (8 * 29 + 1)))
+        # model.json rebuilds the trained architecture (export reads it).
+        model, _, _ = painter_lib.restore_model(self.workdir)
+        self.assertEqual(model.get_config(), state.model.get_config())
 
         # metrics.json: the final step and the returned held-out metrics.
         with open(os.path.join(self.workdir, "metrics.json")) as f:
