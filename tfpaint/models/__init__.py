@@ -3,3 +3,4 @@
 from tfpaint.models.painter import ConvPainter
 from tfpaint.models.painter import RecurrentPainter
 from tfpaint.models.painter import SimplePainter
+from tfpaint.models.stawm import STAWM
