@@ -92,38 +92,13 @@ class Data:
 
 def _tfds_split(config, split):
     name, _ = _TFDS[config.dataset]
-    data_dir = config.data_dir
-    where = data_dir or "DIR"
-    how = (f"Prepare it on a machine with internet (`tfds build {name} --data_dir={where}`), "
-           f"copy the directory here and pass --data_dir=<that directory>.")
-    if data_dir is None or not os.path.isdir(os.path.join(data_dir, name)):
-        raise digits.DatasetUnavailableError(
-            f"The tensorflow-datasets dataset {name!r} is not in data_dir={data_dir}. {how}"
-        )
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    tfds_split = {"celeb_a": {"train": "train", "test": "validation"}}.get(
-        config.dataset, {}).get(split, split)
-    try:
-        ds = tfds.load(name, split=tfds_split, data_dir=data_dir, download=False)
-    except AssertionError as e:
-        raise digits.DatasetUnavailableError(
-            f"tensorflow-datasets found no prepared {name!r} in {data_dir} ({e}). {how}"
-        ) from e
-    size = config.image_size
-
-    def convert(example):
-        image = tf.cast(example["image"], tf.float32) / 255.0
-        if config.dataset == "celeb_a":
-            # Square centre crop of the 218x178 faces, then resize.
-            image = tf.image.resize(tf.image.crop_to_bounding_box(image, 20, 0, 178, 178),
-                                    [size, size], antialias=True)
-        label = tf.cast(example.get("label", 0), tf.int32)
-        return image, label
-
-    ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+    # CelebA's held-out split is called "validation".
+    tfds_split = "validation" if (name, split) == ("celeb_a", "test") else split
+    dataset = digits.load_tfds(name, tfds_split, config.data_dir, with_labels=True,
+                               image_size=config.image_size)
     shape = {"mnist_full": (28, 28, 1), "cifar10": (32, 32, 3)}.get(
-        config.dataset, (size, size, 3))
-    return Data(tf_dataset=ds, image_shape=shape)
+        config.dataset, (config.image_size, config.image_size, 3))
+    return Data(tf_dataset=dataset, image_shape=shape)
 
 
 def load_data(config):

@@ -104,6 +104,28 @@ class LoadTfdsTest(tf.test.TestCase, parameterized.TestCase):
         ):
             digits.load_tfds("cifar10", "train", data_dir=data_dir)
 
+    @parameterized.named_parameters(("mnist", "mnist"), ("cifar10", "cifar10"))
+    def test_mock_data_with_labels(self, name):
+        data_dir = self._data_dir(name)
+        with tfds.testing.mock_data(num_examples=4):
+            dataset = digits.load_tfds(name, "train", data_dir=data_dir, with_labels=True)
+            raw = tfds.load(name, split="train", data_dir=data_dir, download=False)
+            pairs = list(dataset.as_numpy_iterator())
+            raw_labels = [x["label"] for x in raw.as_numpy_iterator()]
+        self.assertEqual(dataset.element_spec[1].dtype, tf.int32)
+        self.assertEqual([int(label) for _, label in pairs], [int(v) for v in raw_labels])
+
+    def test_mock_celeb_a_is_cropped_and_resized(self):
+        data_dir = self._data_dir("celeb_a")
+        with tfds.testing.mock_data(num_examples=2):
+            dataset = digits.load_tfds("celeb_a", "validation", data_dir=data_dir,
+                                       with_labels=True, image_size=32)
+            pairs = list(dataset.as_numpy_iterator())
+        self.assertEqual(dataset.element_spec[0].shape, (32, 32, 3))
+        self.assertLen(pairs, 2)
+        self.assertEqual([int(label) for _, label in pairs], [0, 0])
+        self.assertBetween(float(np.min([p[0] for p in pairs])), 0.0, 1.0)
+
     def test_error_is_file_not_found(self):
         self.assertTrue(issubclass(digits.DatasetUnavailableError, FileNotFoundError))
 

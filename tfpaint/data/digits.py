@@ -13,7 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 SPLITS = ("train", "test", "all")
-TFDS_DATASETS = ("mnist", "omniglot", "cifar10")
+TFDS_DATASETS = ("mnist", "omniglot", "cifar10", "celeb_a")
+# CelebA faces are 218x178: a centred 178x178 square, cut from this row, is resized.
+_CELEB_A_TOP = 20
 
 # Fixed so that the offline train/test split never changes between runs or machines.
 _SPLIT_SEED = 0
@@ -137,8 +139,9 @@ def _unavailable_message(name, data_dir, reason):
     )
 
 
-def load_tfds(name, split, data_dir, download=False, grayscale=False):
-    """Loads MNIST, Omniglot or CIFAR-10 from a tensorflow-datasets directory, as images only.
+def load_tfds(name, split, data_dir, download=False, grayscale=False, with_labels=False,
+              image_size=64):
+    """Loads MNIST, Omniglot, CIFAR-10 or CelebA from a tensorflow-datasets directory.
 
     Never touches the network unless `download` is True: without network `tfds.load` would retry
     for minutes before failing, so the prepared directory `<data_dir>/<name>/` is checked first.
@@ -150,11 +153,14 @@ def load_tfds(name, split, data_dir, download=False, grayscale=False):
         download: whether tfds may download and prepare the dataset into `data_dir`.
         grayscale: whether to convert CIFAR-10 to one channel, as the thesis did (section 5.7).
             MNIST and Omniglot are always one channel.
+        with_labels: yield `(image, label)` pairs (int32 class; 0 for CelebA, which has none).
+        image_size: side of the CelebA faces (a centred square crop, resized).
 
     Returns:
         An unbatched `tf.data.Dataset` of float32 `(H, W, C)` images in [0, 1]: MNIST
         `(28, 28, 1)` bright on dark; Omniglot `(105, 105, 1)` inverted so strokes are 1 on 0;
-        CIFAR-10 `(32, 32, 3)`, or `(32, 32, 1)` with `grayscale`.
+        CIFAR-10 `(32, 32, 3)`, or `(32, 32, 1)` with `grayscale`; CelebA
+        `(image_size, image_size, 3)`. With `with_labels`, `(image, label)` pairs.
 
     Raises:
         ValueError: on an unknown name.
@@ -201,6 +207,13 @@ def load_tfds(name, split, data_dir, download=False, grayscale=False):
             image = 1.0 - tf.reduce_mean(image, axis=-1, keepdims=True)
         elif name == "cifar10" and grayscale:
             image = tf.image.rgb_to_grayscale(image)
+        elif name == "celeb_a":
+            side = 178
+            image = tf.image.crop_to_bounding_box(image, _CELEB_A_TOP, 0, side, side)
+            image = tf.image.resize(image, [image_size, image_size], antialias=True)
+            image = tf.clip_by_value(image, 0.0, 1.0)
+        if with_labels:
+            return image, tf.cast(example.get("label", 0), tf.int32)
         return image
 
     return dataset.map(to_image, num_parallel_calls=tf.data.AUTOTUNE)
