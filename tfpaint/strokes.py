@@ -9,10 +9,21 @@ cover earlier ones: SVG's painter's algorithm is the "over" rule (eq 3.4).
 
 Named templates become exact primitives (a circle, rectangles, a half-ring
 path) matching `make_template`; any other mask, such as a learned template,
-becomes its traced 0.5-contour, so every bank exports. A soft template choice
-draws each template with `fill-opacity` equal to its weight: exact for a
-one-hot choice (what a trained Painter makes) and for templates that do not
-overlap, an approximation otherwise.
+becomes its traced 0.5-contour, so every bank exports.
+
+A soft template choice paints the mask `sum_k w_k m_k` (the bank's convex
+mix). SVG cannot add coverages, it can only stack translucent shapes, so each
+template of a move is drawn in its own colour layer, largest first, with a
+`fill-opacity` chosen so that stacking adds up: template k gets
+`w_k / (1 - sum of w_j over the templates j drawn before it that contain
+it)`. Under a shape stacked on its containers the coverage is then exactly
+`sum_j w_j`, so the SVG is exact for a one-hot choice, for disjoint templates
+and for nested ones (the named bank is nested: square > circle > line, curve),
+and only where two templates overlap without one containing the other (line
+and curve) is it short by `w_a w_b / (1 - sum of their containers' weights)`.
+Drawing every template at opacity `w_k`, the obvious alternative, is exact
+only for disjoint templates: on a 4-template MNIST Painter with soft weights
+it was twice as far from the canvas (mean |SVG - canvas| 0.024 vs 0.012).
 """
 
 import os
@@ -93,6 +104,53 @@ def _mask_shape(mask):
     return f'<path fill-rule="evenodd" d="{" ".join(parts)}"/>'
 
 
+def _as_list(templates):
+    if isinstance(templates, str):
+        return [templates]
+    if isinstance(templates, np.ndarray) and templates.ndim == 2:
+        return [templates]
+    return list(templates)
+
+
+def template_masks(templates, size=64):
+    """Boolean masks `(K, S, S)` of a bank (named templates drawn at `size`,
+    or at the side of the bank's masks when it has any)."""
+    templates = _as_list(templates)
+    arrays = [np.asarray(t, np.float64) for t in templates if not isinstance(t, str)]
+    sides = {a.shape for a in arrays}
+    if len(sides) > 1:
+        raise ValueError(f"Template masks must all have one shape. Received: {sorted(sides)}")
+    if arrays:
+        size = arrays[0].shape[0]
+    return np.stack([
+        template_bank.make_template(t, size) >= 0.5 if isinstance(t, str)
+        else np.asarray(t, np.float64) >= 0.5
+        for t in templates
+    ])  # (K, S, S)
+
+
+def stacking_plan(templates, tolerance=0.01):
+    """The drawing order and containers that make soft choices add up.
+
+    Args:
+        templates: the K templates (see `template_shapes`).
+        tolerance: the fraction of a template's area that may lie outside a
+            template that still counts as containing it (rasterisation).
+
+    Returns:
+        `(order, containers)`: template indices, largest area first, and for
+        each template the list of templates earlier in `order` that contain it.
+    """
+    masks = template_masks(templates)  # (K, S, S)
+    areas = masks.sum(axis=(1, 2))
+    order = [int(k) for k in np.argsort(-areas, kind="stable")]
+    containers = {}
+    for i, k in enumerate(order):
+        outside = lambda j: np.logical_and(masks[k], ~masks[j]).sum()  # noqa: E731
+        containers[k] = [j for j in order[:i] if outside(j) <= tolerance * areas[k]]
+    return order, containers
+
+
 def template_shapes(templates):
     """SVG markup, in template coordinates, of each template of a bank.
 
@@ -103,11 +161,8 @@ def template_shapes(templates):
     Returns:
         A list of K strings (None for a template that paints nothing).
     """
-    if isinstance(templates, str):
-        templates = (templates,)
-    if isinstance(templates, np.ndarray) and templates.ndim == 2:
-        templates = templates[None]
-    return [_named_shape(t) if isinstance(t, str) else _mask_shape(t) for t in templates]
+    return [_named_shape(t) if isinstance(t, str) else _mask_shape(t)
+            for t in _as_list(templates)]
 
 
 def svg_transform(where, canvas_shape):
@@ -143,8 +198,9 @@ def moves_to_svg(where, what, which, templates, canvas_shape, background=0.0,
 
     Args:
         where: `(T, 6)` affine maps, canvas to template coordinates.
-        what: `(T, C)` colours in [0, 1], C = 1 (gray) or 3 (RGB).
-        which: `(T, K)` template weights.
+        what: `(T, C)` colours, C = 1 (gray) or 3 (RGB); clipped to [0, 1].
+        which: `(T, K)` template weights, convex like the bank's softmax (see
+            the module docstring for how soft weights are drawn).
         templates: the K templates (see `template_shapes`).
         canvas_shape: `(height, width)` of the canvas in pixels.
         background: the blank canvas colour (scalar or `(C,)`).
@@ -155,8 +211,8 @@ def moves_to_svg(where, what, which, templates, canvas_shape, background=0.0,
         The SVG document (SVG 1.1) as a string; one pixel per user unit.
 
     Raises:
-        ValueError: on inconsistent shapes, an unknown template or a
-            non-invertible move.
+        ValueError: on inconsistent shapes, non-finite values, an unknown
+            template or a non-invertible move.
     """
     where = np.asarray(where, np.float64)
     what = np.asarray(what, np.float64)
@@ -175,7 +231,21 @@ def moves_to_svg(where, what, which, templates, canvas_shape, background=0.0,
             f"`which` must have shape ({moves}, {len(shapes)}): one weight per move and "
             f"template. Received: {which.shape}"
         )
-    height, width = (int(s) for s in canvas_shape)
+    for name, value in (("where", where), ("what", what), ("which", which)):
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"`{name}` holds NaN or infinite values.")
+    background_values = np.asarray(background, np.float64).ravel()
+    if background_values.size not in (1, what.shape[1]):
+        raise ValueError(
+            f"`background` must be a scalar or have {what.shape[1]} values like `what`. "
+            f"Received: {background!r}"
+        )
+    if len(canvas_shape) != 2 or any(int(n) != n or n < 1 for n in canvas_shape):
+        raise ValueError(
+            f"`canvas_shape` must be (height, width) in pixels. Received: {canvas_shape!r}"
+        )
+    height, width = (int(n) for n in canvas_shape)
+    order, containers = stacking_plan(templates)
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{width}" '
@@ -185,18 +255,24 @@ def moves_to_svg(where, what, which, templates, canvas_shape, background=0.0,
         escaped = str(title).replace("&", "&amp;").replace("<", "&lt;")
         lines.append(f"  <title>{escaped}</title>")
     lines.append(f'  <rect id="background" width="{width}" height="{height}" '
-                 f'fill="{_colour(background)}"/>')
+                 f'fill="{_colour(background_values)}"/>')
     for t in range(moves):
-        drawn = [(k, w) for k, w in enumerate(which[t]) if w >= min_weight and shapes[k]]
+        drawn = [k for k in order if which[t, k] >= min_weight and shapes[k]]
         if not drawn:
             continue
         matrix = " ".join(_num(v) for v in svg_transform(where[t], (height, width)))
         lines.append(f'  <g id="move-{t + 1}" transform="matrix({matrix})" '
                      f'fill="{_colour(what[t])}">')
-        for k, weight in drawn:
-            opacity = "" if weight >= 1.0 - 1e-6 else f' fill-opacity="{_num(min(weight, 1.0))}"'
+        for k in drawn:
+            # Stacked on its containers' layers, this one brings the coverage
+            # to their weights plus its own (module docstring).
+            below = sum(which[t, j] for j in containers[k] if j in drawn)
+            room = 1.0 - below
+            opacity = 1.0 if room <= which[t, k] else which[t, k] / room
             shape = shapes[k]
-            lines.append(f"    {shape[:-2]}{opacity}/>" if opacity else f"    {shape}")
+            if opacity < 1.0 - 1e-6:
+                shape = f'{shape[:-2]} fill-opacity="{_num(opacity)}"/>'
+            lines.append(f"    {shape}")
         lines.append("  </g>")
     lines.append("</svg>")
     return "\n".join(lines) + "\n"
