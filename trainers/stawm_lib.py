@@ -365,7 +365,14 @@ def restore_pretrained(state, config):
         )
     # Only the shared attention and drawing weights exist there; the
     # classification head stays freshly initialised.
+    before = [v.numpy() for v in state.model.weights]
     tf.train.Checkpoint(model=state.model).restore(latest).expect_partial()
+    restored = sum(not np.array_equal(b, v.numpy()) for b, v in zip(before, state.model.weights))
+    if not before or restored == 0:
+        raise ValueError(
+            f"Nothing in {latest} matched this model's weights: is {path} a STAWM drawing "
+            "run with the same sizes (memory_size, rnn_units, glimpses)?"
+        )
     return latest
 
 

@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import os
+import tempfile
 
 from absl import flags
 from absl.testing import flagsaver
@@ -88,6 +89,13 @@ class StawmTrainerTest(tf.test.TestCase, parameterized.TestCase):
         config = tiny_config(task="self_supervised", pretrained_workdir=None)
         with self.assertRaisesRegex(ValueError, "needs config.pretrained_workdir"):
             train_quietly(config, self.get_temp_dir() + "/none")
+
+    def test_self_supervised_from_unrelated_checkpoint_raises(self):
+        workdir = tempfile.mkdtemp()
+        tf.train.Checkpoint(step=tf.Variable(3)).save(os.path.join(workdir, "checkpoints", "ckpt"))
+        config = tiny_config(task="self_supervised", pretrained_workdir=workdir)
+        with self.assertRaisesRegex(ValueError, "Nothing in .* matched this model's weights"):
+            train_quietly(config, tempfile.mkdtemp())
 
     def test_full_mnist_without_data_dir_says_how_to_get_it(self):
         config = tiny_config(dataset="mnist_full")
