@@ -35,6 +35,26 @@ def rasterise(svg):
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.float32) / 255.0
 
 
+def iou(a, b, level=0.5):
+    """Intersection over union of two pictures thresholded at `level`."""
+    a, b = a > level, b > level
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def centroid(picture):
+    """Intensity-weighted centre (x, y) of a `(H, W)` picture, in pixel units
+    whose pixel centres sit at half-integers (SVG's user space)."""
+    rows, cols = np.indices(picture.shape)
+    total = picture.sum()
+    return ((cols + 0.5) * picture).sum() / total, ((rows + 0.5) * picture).sum() / total
+
+
+def inverse_affine(where):
+    """A NumPy inverse of a row-major 2x3 affine, as a row-major 2x3."""
+    full = np.vstack([np.reshape(where, (2, 3)), [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2].ravel()
+
+
 def painted(image_shape, templates, where, what, which, template_size=32):
     """The canvas the Painter's TemplateWriter and OverCanvas paint."""
     model = painter.SimplePainter(
@@ -57,10 +77,16 @@ class MovesToSvgTest(parameterized.TestCase, tf.test.TestCase):
         self.assertEqual(picture.shape, (*canvas_shape, 3))
         # Edges differ (bilinear template sampling vs exact coverage), shapes do not.
         self.assertLess(np.abs(picture[..., 0] - canvas[..., 0]).mean(), 0.02)
-        # The same moves with x and y swapped land elsewhere: the check can fail.
-        swapped = _WHERE[:, [4, 3, 5, 1, 0, 2]]
-        wrong = rasterise(strokes.moves_to_svg(swapped, what, which, _TEMPLATES, canvas_shape))
-        self.assertGreater(np.abs(wrong[..., 0] - canvas[..., 0]).mean(), 0.1)
+        # The painted area (every colour here is at least 0.3, the background 0).
+        self.assertGreater(iou(picture[..., 0], canvas[..., 0], level=0.2), 0.9)
+        # The mistakes a transform can make land elsewhere: the checks can fail.
+        swapped = _WHERE[:, [4, 3, 5, 1, 0, 2]]  # x and y transposed
+        not_inverted = np.stack([inverse_affine(w) for w in _WHERE])  # where used as forward
+        for wrong_where in (swapped, not_inverted):
+            wrong = rasterise(
+                strokes.moves_to_svg(wrong_where, what, which, _TEMPLATES, canvas_shape))
+            self.assertGreater(np.abs(wrong[..., 0] - canvas[..., 0]).mean(), 0.1)
+            self.assertLess(iou(wrong[..., 0], canvas[..., 0], level=0.2), 0.6)
 
     def test_order_is_the_over_rule(self):
         # Two large overlapping squares: the later one covers the overlap.
@@ -96,6 +122,27 @@ class MovesToSvgTest(parameterized.TestCase, tf.test.TestCase):
         self.assertEqual(group.get("fill"), "#ffffff")
         self.assertIsNotNone(group.find(f"{_SVG}circle"))
 
+    def test_identity_circle_fills_the_canvas_centre(self):
+        picture = rasterise(strokes.moves_to_svg([[1.0, 0, 0, 0, 1.0, 0]], [[1.0]], [[1.0]],
+                                                 ("circle",), (32, 32)))[..., 0]
+        self.assertAllClose(centroid(picture), (16.0, 16.0), atol=0.05)
+        # Radius W / 2: the disc's area, within its anti-aliased rim.
+        self.assertAllClose(picture.sum(), np.pi * 16**2, rtol=0.01)
+
+    def test_translation_moves_the_circle_the_right_way(self):
+        # template = 2 canvas + (-1, 0.6): the circle's centre sits at canvas
+        # (0.5, -0.3), right of and above the middle of a 20 x 30 canvas:
+        # pixel x = (0.5 + 1) * 30 / 2 = 22.5, y = (-0.3 + 1) * 20 / 2 = 7.
+        where = np.array([[2.0, 0, -1.0, 0, 2.0, 0.6]], np.float32)
+        what, which = np.ones((1, 1), np.float32), np.ones((1, 1), np.float32)
+        picture = rasterise(strokes.moves_to_svg(where, what, which, ("circle",), (20, 30)))
+        _, canvas = painted((20, 30, 1), ("circle",), where, what, which)
+        # The Painter's own canvas agrees on where the circle is.
+        self.assertAllClose(centroid(canvas[..., 0]), (22.5, 7.0), atol=0.1)
+        self.assertAllClose(centroid(picture[..., 0]), (22.5, 7.0), atol=0.1)
+        # An ellipse of radii (15 / 2, 10 / 2) pixels.
+        self.assertAllClose(picture[..., 0].sum(), np.pi * 7.5 * 5.0, rtol=0.02)
+
     def test_transform_inverts_where(self):
         # where: template = A canvas + t, so the template origin sits at
         # canvas -A^-1 t; x = (0 - (-0.5)) / 2 = 0.25, y = (0 - 0.3) / 2.5 = -0.12.
@@ -127,13 +174,53 @@ class MovesToSvgTest(parameterized.TestCase, tf.test.TestCase):
             self.assertLess(np.abs(picture - mask).mean(), 0.02, name)
         self.assertIsNone(strokes.template_shapes(("transparency",))[0])
 
-    def test_soft_weights_become_opacity(self):
+    def test_soft_weights_drop_tiny_weights_and_set_opacity(self):
         svg = strokes.moves_to_svg([[1.0, 0, 0, 0, 1.0, 0]], [[1.0]], [[0.25, 0.0005]],
                                    ("square", "circle"), (8, 8))
         group = ET.fromstring(svg).find(f"{_SVG}g")
         self.assertLen(list(group), 1)  # the circle's weight is below min_weight
         self.assertEqual(group[0].get("fill-opacity"), "0.25")
         self.assertAllClose(rasterise(svg)[4, 4], [0.25] * 3, atol=1 / 255)
+
+    def test_stacking_plan_of_the_named_bank(self):
+        order, containers = strokes.stacking_plan(
+            ("line", "curve", "circle", "square", "transparency"))
+        self.assertEqual(order, [3, 2, 1, 0, 4])  # by area: square, circle, curve, line
+        self.assertEqual(containers[2], [3])  # the circle lies in the square
+        self.assertEqual(containers[1], [3, 2])  # the curve in both
+        self.assertEqual(containers[0], [3, 2])  # the line too, but not in the curve
+
+    @parameterized.named_parameters(
+        # Nested: the square holds the circle, which holds the line.
+        ("nested", ("square", "circle", "line"), (0.5, 0.3, 0.2)),
+        ("nested_reordered", ("line", "square", "circle"), (0.2, 0.5, 0.3)),
+        # Disjoint: the left and right halves of the square.
+        ("disjoint", "halves", (0.3, 0.7)),
+    )
+    def test_soft_weights_add_up_like_the_canvas(self, templates, weights):
+        if templates == "halves":
+            templates = np.zeros((2, 16, 16), np.float32)
+            templates[0, :, :8] = templates[1, :, 8:] = 1.0
+        where = np.array([[1.2, 0, 0.1, 0, 1.2, -0.1]], np.float32)
+        what = np.array([[0.9]], np.float32)
+        which = np.array([weights], np.float32)
+        _, canvas = painted((28, 28, 1), templates, where, what, which, template_size=16)
+        picture = rasterise(strokes.moves_to_svg(where, what, which, templates, (28, 28)))
+        self.assertLess(np.abs(picture[..., 0] - canvas[..., 0]).mean(), 0.015)
+        # Drawing each template at its weight, the obvious rule, is wrong where
+        # nested templates overlap: 1 - (1 - 0.5)(1 - 0.3)(1 - 0.2) = 0.72, not 1.
+        if weights == (0.5, 0.3, 0.2):
+            self.assertAllClose(picture[14, 15, 0], 0.9, atol=1 / 255)
+
+    def test_soft_weights_of_overlapping_templates_fall_short_as_documented(self):
+        # Line and curve overlap, neither holds the other: the overlap gets
+        # 1 - (1 - 0.6)(1 - 0.4) = 0.76 of the colour instead of all of it.
+        where = np.array([[1.0, 0, 0, 0, 1.0, 0]], np.float32)
+        svg = strokes.moves_to_svg(where, [[1.0]], [[0.6, 0.4]], ("line", "curve"), (64, 64))
+        picture = rasterise(svg)[..., 0]
+        # (x, y) = (0.75, 0) in template coordinates is in both; pixel (56, 32).
+        self.assertAllClose(picture[32, 56], 0.76, atol=2 / 255)
+        self.assertAllClose(picture[32, 32], 0.6, atol=2 / 255)  # the line alone
 
     @parameterized.named_parameters(
         ("where", np.zeros((2, 4)), np.ones((2, 1)), np.ones((2, 1)), r"`where` must have shape"),
@@ -144,6 +231,22 @@ class MovesToSvgTest(parameterized.TestCase, tf.test.TestCase):
     def test_bad_shapes_raise(self, where, what, which, message):
         with self.assertRaisesRegex(ValueError, message):
             strokes.moves_to_svg(where, what, which, ("circle",), (8, 8))
+
+    @parameterized.named_parameters(
+        ("canvas_shape", dict(canvas_shape=(8, 8, 1)), r"`canvas_shape` must be \(height, width\)"),
+        ("canvas_size_zero", dict(canvas_shape=(0, 8)), r"`canvas_shape` must be"),
+        ("background", dict(background=(0.0, 0.0, 0.2)), r"`background` must be a scalar or have 1"),
+        ("nan", dict(where=[[np.nan, 0, 0, 0, 1, 0]]), r"`where` holds NaN"),
+        ("mask_sizes", dict(templates=[np.ones((4, 4)), np.ones((5, 5))]), r"must all have one shape"),
+    )
+    def test_bad_arguments_raise(self, change, message):
+        kwargs = dict(where=[[1.0, 0, 0, 0, 1.0, 0]], what=[[1.0]], which=[[1.0]],
+                      templates=("circle",), canvas_shape=(8, 8))
+        kwargs.update(change)
+        if "templates" in change:
+            kwargs["which"] = [[0.5, 0.5]]
+        with self.assertRaisesRegex(ValueError, message):
+            strokes.moves_to_svg(**kwargs)
 
     def test_unknown_template_raises(self):
         with self.assertRaisesRegex(ValueError, "Unknown template 'star'"):
@@ -162,8 +265,9 @@ class PaintingToSvgTest(tf.test.TestCase):
         root = ET.fromstring(svg)
         self.assertEqual(root.find(f"{_SVG}title").text, "digit <1>")
         self.assertLen(root.findall(f"{_SVG}g"), 3)
+        # An untrained model's choices are soft (about 0.5 each); they still add up.
         picture = rasterise(svg)[..., 0]
-        self.assertLess(np.abs(picture - outputs["canvas"][1, ..., 0].numpy()).mean(), 0.05)
+        self.assertLess(np.abs(picture - outputs["canvas"][1, ..., 0].numpy()).mean(), 0.02)
 
     def test_additive_canvas_raises(self):
         model = painter.SimplePainter(num_moves=2, image_shape=(8, 8, 1), canvas="additive",

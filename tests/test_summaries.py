@@ -217,9 +217,15 @@ class AnimationTest(tf.test.TestCase):
         targets = rng.uniform(size=(3, 5, 6, 1)).astype(np.float32)
         frames = summaries.progress_frames(canvases, targets, scale=2)
         self.assertEqual(frames.shape, (4, 2 * (3 * 6 + 1), 2 * (2 * 7 + 1), 3))
+        width = frames.shape[2]  # 30
         for t in range(4):
-            self.assertAllClose(
-                frames[t], summaries.progress_grid(canvases[:, t:t + 1], targets, scale=2))
+            grid = summaries.progress_grid(canvases[:, t:t + 1], targets, scale=2)
+            # Below the top margin the frame is the grid of move t ...
+            self.assertAllClose(frames[t, 2:], grid[2:])
+            # ... and the margin holds a white bar (t + 1) / 4 of the width long.
+            filled = round(width * (t + 1) / 4)
+            self.assertAllEqual(frames[t, :2, :filled], np.ones((2, filled, 3)))
+            self.assertAllClose(frames[t, :2, filled:], grid[:2, filled:])
         # The first column holds the canvas after move t, the second the target.
         self.assertAllClose(frames[2, 2:12:2, 2:14:2, 0], canvases[0, 2, ..., 0])
         self.assertAllClose(frames[2, 2:12:2, 16:28:2, 0], targets[0, ..., 0])
@@ -231,6 +237,16 @@ class AnimationTest(tf.test.TestCase):
         frames[:, 0, 0] = 0.5
         decoded = decode_gif(summaries.encode_gif(frames))
         self.assertEqual(decoded.shape, (6, 4, 5, 3))
+        self.assertAllClose(decoded / 255.0, frames, atol=1.0 / 255.0)
+
+    def test_a_move_that_changes_nothing_keeps_its_frame(self):
+        # Moves 2 and 3 paint nothing (the transparency template): the GIF
+        # still has one frame per move, which Pillow would merge if equal.
+        canvases = np.zeros((2, 4, 5, 5, 1), np.float32)
+        canvases[:, 1:] = 0.5
+        frames = summaries.progress_frames(canvases, np.ones((2, 5, 5, 1), np.float32))
+        decoded = decode_gif(summaries.encode_gif(frames))
+        self.assertLen(decoded, 4)
         self.assertAllClose(decoded / 255.0, frames, atol=1.0 / 255.0)
 
     def test_bad_shapes_raise(self):

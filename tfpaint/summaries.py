@@ -63,6 +63,12 @@ def progress_frames(canvases, targets, scale=4):
     """Frames of a painting-progress animation: frame t shows, for each image,
     the canvas after move t beside the target (one image per row).
 
+    Each frame is the progress grid of that move, with a white bar in its top
+    margin filled to (t + 1) / T of the width. The bar shows where a looping
+    animation is, and keeps frames distinct: GIF writers merge identical
+    consecutive frames, and a move that changes nothing (the transparency
+    template) would otherwise cost the animation a frame.
+
     Args:
         canvases: `(N, T, H, W, C)` canvases after each move.
         targets: `(N, H, W, C)` images.
@@ -76,15 +82,32 @@ def progress_frames(canvases, targets, scale=4):
         raise ValueError(
             f"`canvases` must have shape (N, T, H, W, C). Received: {canvases.shape}"
         )
-    return np.stack(
-        [progress_grid(canvases[:, t:t + 1], targets, scale) for t in range(canvases.shape[1])]
-    )
+    moves = canvases.shape[1]
+    frames = np.stack(
+        [progress_grid(canvases[:, t:t + 1], targets, scale) for t in range(moves)]
+    )  # (T, Hf, Wf, 3)
+    width = frames.shape[2]
+    for t in range(moves):
+        # The top margin is one grid pixel, `scale` frame pixels, high.
+        frames[t, :scale, :int(round(width * (t + 1) / moves))] = 1.0
+    return frames
 
 
 def encode_gif(frames, frame_ms=150, last_frame_ms=1200):
     """Encodes `(T, H, W, 3)` frames in [0, 1] as a looping GIF (bytes).
 
-    The last frame, the finished painting, is held longer.
+    The last frame, the finished painting, is held longer. Colours go through
+    a palette of 256 (exact for gray pictures). Pillow merges a frame equal to
+    the one before it into that one (adding the durations), so the GIF has
+    fewer frames than `frames` only when some repeat.
+
+    Args:
+        frames: `(T, H, W, 3)` pictures in [0, 1].
+        frame_ms: how long each frame but the last shows, in milliseconds.
+        last_frame_ms: how long the last frame shows.
+
+    Returns:
+        The GIF file's bytes.
     """
     from PIL import Image
 
@@ -109,6 +132,16 @@ def write_gif_summary(tag, gif, width, height, step):
 
     The images plugin stores `[width, height, encoded image]` and hands the
     bytes to the browser, which plays a GIF as an animation.
+
+    Args:
+        tag: the summary's name.
+        gif: the GIF file's bytes (`encode_gif`).
+        width: its width in pixels.
+        height: its height in pixels.
+        step: the training step.
+
+    Returns:
+        Whether the summary was written (False without a default writer).
     """
     from tensorboard.plugins.image import metadata as image_metadata
 
