@@ -20,6 +20,7 @@ from tfpaint import metrics
 from tfpaint import summaries
 from tfpaint.data import pipelines
 from tfpaint.models import painter
+from trainers import run_lib
 
 MODELS = ("simple", "conv", "recurrent", "canvas_recurrent")
 # Written into the work dir next to `config.json`: the Keras config of the
@@ -28,13 +29,7 @@ MODELS = ("simple", "conv", "recurrent", "canvas_recurrent")
 MODEL_SPEC = "model.json"
 
 
-def resolve_workdir(path):
-    """An absolute work dir; relative paths are taken from where the user ran
-    the command (`bazel run` starts programs inside its runfiles tree)."""
-    if os.path.isabs(path):
-        return path
-    base = os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd())
-    return os.path.abspath(os.path.join(base, path))
+resolve_workdir = run_lib.resolve_workdir
 
 
 def build_model(config, image_shape):
@@ -188,11 +183,7 @@ class TrainState:
 
     def predict(self, images, batch_size=250):
         """The model's output dict (NumPy) for an array of images."""
-        parts = []
-        for i in range(0, len(images), batch_size):
-            out = self._eval_fn(tf.constant(images[i:i + batch_size]))
-            parts.append({k: v.numpy() for k, v in out.items()})
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return run_lib.predict_in_batches(self._eval_fn, images, batch_size)
 
     def distribute(self, dataset):
         return iter(self.strategy.experimental_distribute_dataset(dataset))
@@ -253,7 +244,7 @@ def train(config, workdir, progress=True, stop_after=None):
     train_set, test_set = load_data(config)
     test_images, test_shapes = held_out_images(test_set, config.num_test)
     state = TrainState(config, train_set.image_shape)
-    _atomic_write(
+    run_lib.atomic_write(
         os.path.join(workdir, MODEL_SPEC),
         json.dumps(keras.saving.serialize_keras_object(state.model), indent=2),
     )
@@ -324,13 +315,6 @@ def train(config, workdir, progress=True, stop_after=None):
     with open(os.path.join(workdir, "metrics.json"), "w") as f:
         json.dump({"step": int(state.step.numpy()), **result}, f, indent=2)
     return result, state
-
-
-def _atomic_write(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def find_checkpoint(path):

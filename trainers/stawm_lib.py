@@ -22,6 +22,7 @@ from tfpaint.data import digits
 from tfpaint.data import pipelines
 from tfpaint.layers import spatial_transformer as st
 from tfpaint.models import stawm
+from trainers import run_lib
 
 TASKS = ("classify", "draw", "self_supervised", "sketchpad")
 DATASETS = ("mnist", "mnist_full", "cifar10", "celeb_a")
@@ -35,13 +36,7 @@ _BOX_COLOURS = np.array(
      [0.7, 0.2, 0.9], [0.0, 0.85, 0.8], [0.95, 0.85, 0.1], [0.95, 0.3, 0.65]], np.float32)
 
 
-def resolve_workdir(path):
-    """An absolute work dir; relative paths are taken from where the user ran
-    the command (`bazel run` starts programs inside its runfiles tree)."""
-    if os.path.isabs(path):
-        return path
-    base = os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd())
-    return os.path.abspath(os.path.join(base, path))
+resolve_workdir = run_lib.resolve_workdir
 
 
 def heads_of(task):
@@ -272,11 +267,7 @@ class TrainState:
 
     def predict(self, images, batch_size=250):
         """The model's outputs (NumPy, large intermediates left out)."""
-        parts = []
-        for i in range(0, len(images), batch_size):
-            out = self._eval_fn(tf.constant(images[i:i + batch_size]))
-            parts.append({k: v.numpy() for k, v in out.items()})
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return run_lib.predict_in_batches(self._eval_fn, images, batch_size)
 
     def distribute(self, dataset):
         return iter(self.strategy.experimental_distribute_dataset(dataset))
@@ -341,13 +332,6 @@ def glimpse_grid(outputs, images, scale=3):
     return np.kron(grid, np.ones((scale, scale, 1), np.float32)) if scale > 1 else grid
 
 
-def _atomic_write(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def restore_pretrained(state, config):
     """Loads a drawing run's weights for self-supervised classification."""
     path = config.pretrained_workdir
@@ -393,12 +377,12 @@ def train(config, workdir, progress=True, stop_after=None):
     """
     workdir = resolve_workdir(workdir)
     os.makedirs(workdir, exist_ok=True)
-    _atomic_write(os.path.join(workdir, "config.json"),
+    run_lib.atomic_write(os.path.join(workdir, "config.json"),
                   config.to_json_best_effort(indent=2, sort_keys=True))
     train_set, test_set = load_data(config)
     test_images, test_labels = held_out(test_set, config.num_test)
     state = TrainState(config, train_set.image_shape)
-    _atomic_write(os.path.join(workdir, MODEL_SPEC),
+    run_lib.atomic_write(os.path.join(workdir, MODEL_SPEC),
                   json.dumps(keras.saving.serialize_keras_object(state.model), indent=2))
 
     rng_states = [v.value for v in state.model.variables if "seed_generator" in v.path]
@@ -466,7 +450,7 @@ def train(config, workdir, progress=True, stop_after=None):
     final_step = int(state.step.numpy())
     result = run_eval(final_step)
     result["train_seconds"] = trained
-    _atomic_write(os.path.join(workdir, "metrics.json"),
+    run_lib.atomic_write(os.path.join(workdir, "metrics.json"),
                   json.dumps({"step": final_step, **result}, indent=2))
     return result, state
 
