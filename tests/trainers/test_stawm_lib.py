@@ -97,6 +97,20 @@ class StawmTrainerTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, "Nothing in .* matched this model's weights"):
             train_quietly(config, tempfile.mkdtemp())
 
+    def test_slow_full_mnist_from_a_tfds_data_dir(self):
+        # The same configs run on full MNIST from a prepared tfds directory;
+        # tfds' mock data stands in for the 60,000 digits (no download here).
+        import tensorflow_datasets as tfds
+
+        data_dir = tempfile.mkdtemp()
+        os.makedirs(os.path.join(data_dir, "mnist"))
+        config = tiny_config(dataset="mnist_full", data_dir=data_dir, steps=4, eval_every=4,
+                             checkpoint_every=4, num_test=32)
+        with tfds.testing.mock_data(num_examples=96):
+            result, state, _ = train_quietly(config, tempfile.mkdtemp())
+        self.assertEqual(int(state.step.numpy()), 4)
+        self.assertBetween(result["error"], 0.0, 1.0)
+
     def test_full_mnist_without_data_dir_says_how_to_get_it(self):
         config = tiny_config(dataset="mnist_full")
         with self.assertRaisesRegex(digits.DatasetUnavailableError, "tfds build mnist"):
