@@ -122,7 +122,7 @@ def learning_rate_schedule(config):
     )
 
 
-class TrainState:
+class TrainState(run_lib.DistributedState):
     """Model, optimiser, step counter and their distributed training step.
 
     The step runs under a `tf.distribute` strategy (the default one finds
@@ -170,23 +170,9 @@ class TrainState:
         def train_step(iterator):
             per_replica = self.strategy.run(replica_step, args=(next(iterator),))
             self.step.assign_add(1)
-            return {
-                k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                for k, v in per_replica.items()
-            }
+            return run_lib.sum_over_replicas(self.strategy, per_replica)
 
         return train_step
-
-    def train_step(self, iterator):
-        """One optimiser step on the next batch; returns scalar metrics."""
-        return self._train_step(iterator)
-
-    def predict(self, images, batch_size=250):
-        """The model's output dict (NumPy) for an array of images."""
-        return run_lib.predict_in_batches(self._eval_fn, images, batch_size)
-
-    def distribute(self, dataset):
-        return iter(self.strategy.experimental_distribute_dataset(dataset))
 
 
 def evaluate(state, images, shape_data=None):

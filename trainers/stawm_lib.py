@@ -210,7 +210,7 @@ def per_image_losses(config, outputs, images, labels):
     return total, parts
 
 
-class TrainState:
+class TrainState(run_lib.DistributedState):
     """Model, optimiser (Adam, gradient norm clipping), step counter and the
     distributed, optionally XLA-compiled training step."""
 
@@ -256,21 +256,9 @@ class TrainState:
             images, labels = next(iterator)
             per_replica = self.strategy.run(replica_step, args=(images, labels))
             self.step.assign_add(1)
-            return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                    for k, v in per_replica.items()}
+            return run_lib.sum_over_replicas(self.strategy, per_replica)
 
         return train_step
-
-    def train_step(self, iterator):
-        """One optimiser step on the next batch; returns scalar metrics."""
-        return self._train_step(iterator)
-
-    def predict(self, images, batch_size=250):
-        """The model's outputs (NumPy, large intermediates left out)."""
-        return run_lib.predict_in_batches(self._eval_fn, images, batch_size)
-
-    def distribute(self, dataset):
-        return iter(self.strategy.experimental_distribute_dataset(dataset))
 
 
 def evaluate(state, images, labels):
