@@ -64,6 +64,13 @@ def _check_range(tensor, low, high, name):
     ]
 
 
+def _in_range(tensor, low, high):
+    """A scalar bool: every value of `tensor` is in [low, high] (NaN is not)."""
+    return tf.reduce_all(
+        tf.logical_and(tensor >= tf.cast(low, tensor.dtype), tensor <= tf.cast(high, tensor.dtype))
+    )
+
+
 def _check_finite(tensor, name):
     return [tf.debugging.assert_all_finite(tensor, f"`{name}` values must be finite")]
 
@@ -103,10 +110,7 @@ class PainterSignatures:
         self._moves = tf.function(self._moves_fn, jit_compile=self.jit)
         self._render = tf.function(self._render_fn, jit_compile=self.jit)
         self.serving_default = tf.function(self._serve, input_signature=[self.image_spec])
-        self.moves = tf.function(
-            lambda image: self._moves(self._checked_image(image)),
-            input_signature=[self.image_spec],
-        )
+        self.moves = tf.function(self._serve_moves, input_signature=[self.image_spec])
         self.render = tf.function(
             self._render_checked,
             input_signature=[self.where_spec, self.what_spec, self.which_spec],
@@ -114,25 +118,64 @@ class PainterSignatures:
 
     def _paint_fn(self, image):
         outputs = self.model(image, training=False)
-        return {k: outputs[k] for k in SERVING_OUTPUTS}
+        outputs = self._write_once({k: outputs[k] for k in SERVING_OUTPUTS})
+        return outputs, _in_range(image, 0.0, 1.0)
 
     def _moves_fn(self, image):
         outputs = self.model(image, training=False)
-        return {k: outputs[k] for k in MOVES_OUTPUTS}
+        return {k: outputs[k] for k in MOVES_OUTPUTS}, _in_range(image, 0.0, 1.0)
 
     def _render_fn(self, where, what, which):
         canvases = self.model.render(where, what, which)  # (B, T, H, W, C)
-        return {"canvas": canvases[:, -1], "canvases": canvases}
+        return self._write_once({"canvas": canvases[:, -1], "canvases": canvases})
+
+    def _write_once(self, outputs):
+        """Under XLA, makes the compiled function write each canvas once.
+
+        Asked only for the stacked `(B, T, H, W, C)` canvases, XLA fuses the
+        unrolled "over" loop into the stack and recomputes the chain of
+        earlier moves for every move: T (T + 1) / 2 steps instead of T (at
+        T = 20 this cost more than all the template placement). Returned
+        also one per move, each canvas becomes an output that is written
+        once, and the stack copies them. `_drop_extras` discards the
+        per-move copies outside the compiled part.
+        """
+        if self.jit:
+            per_move = tf.unstack(outputs["canvases"], axis=1)
+            outputs["canvases"] = tf.stack(per_move, axis=1)  # (B, T, H, W, C)
+            outputs["_per_move"] = per_move
+        return outputs
+
+    @staticmethod
+    def _drop_extras(outputs):
+        return {k: v for k, v in outputs.items() if not k.startswith("_")}
 
     def _checked_image(self, image):
         checks = _check_shape(image, self.image_spec.shape.as_list(), "image")
         with tf.control_dependencies(checks):
-            checks += _check_range(image, 0.0, 1.0, "image")
-        with tf.control_dependencies(checks):
             return tf.identity(image)
 
+    def _image_outputs(self, compiled, image):
+        """Runs `compiled` on a shape-checked image; values are checked after.
+
+        The shape must be checked first: a wrong shape would fail inside the
+        model with a less helpful message. The value range is computed by the
+        compiled function itself (one fused pass instead of five separate
+        ops that the model would wait for) and asserted before any output is
+        returned, so a bad image is still an error and never a picture.
+        """
+        outputs, in_range = compiled(self._checked_image(image))
+        check = tf.debugging.Assert(
+            in_range, ["`image` values must be finite and in [0.0, 1.0]"]
+        )
+        with tf.control_dependencies([check]):
+            return {k: tf.identity(v) for k, v in self._drop_extras(outputs).items()}
+
     def _serve(self, image):
-        return self._paint(self._checked_image(image))
+        return self._image_outputs(self._paint, image)
+
+    def _serve_moves(self, image):
+        return self._image_outputs(self._moves, image)
 
     def _render_checked(self, where, what, which):
         checks = []
@@ -154,7 +197,7 @@ class PainterSignatures:
             checks += _check_range(which, 0.0, 1.0, "which")
         with tf.control_dependencies(checks):
             where, what, which = (tf.identity(t) for t in (where, what, which))
-        return self._render(where, what, which)
+        return self._drop_extras(self._render(where, what, which))
 
     def metadata(self):
         """A JSON-able description of the signatures, for `assets.extra`."""

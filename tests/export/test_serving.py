@@ -133,10 +133,27 @@ class SignatureTest(parameterized.TestCase, tf.test.TestCase):
         x = fixtures.images(fixtures.GRAY)
         want = model(x, training=False)
         got = sigs["serving_default"](image=tf.constant(x))
-        self.assertAllClose(got["canvases"], want["canvases"], atol=1e-4)
-        # The checks run outside the compiled part, so they still fire.
-        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "values must be"):
-            sigs["serving_default"](image=tf.constant(x + 2.0))
+        # Only the signature's outputs: the per-move copies that make XLA
+        # write each canvas once stay inside.
+        self.assertCountEqual(got.keys(), serving.SERVING_OUTPUTS)
+        for key in serving.SERVING_OUTPUTS:
+            self.assertAllClose(got[key], want[key], atol=1e-4, rtol=0, msg=key)
+        moves = sigs["moves"](image=tf.constant(x))
+        self.assertCountEqual(moves.keys(), serving.MOVES_OUTPUTS)
+        self.assertAllClose(moves["canvas"], want["canvas"], atol=1e-4, rtol=0)
+        again = sigs["render"](where=got["where"], what=got["what"], which=got["which"])
+        self.assertCountEqual(again.keys(), serving.RENDER_OUTPUTS)
+        self.assertAllClose(again["canvases"], want["canvases"], atol=1e-4, rtol=0)
+        # The checks run outside the compiled part (XLA drops assertions), so
+        # they still fire.
+        for name in ("serving_default", "moves"):
+            for bad, message in ((x + 2.0, r"values must be finite and in \[0.0, 1.0\]"),
+                                 (x * np.nan, "values must be finite")):
+                with self.assertRaisesRegex(tf.errors.InvalidArgumentError, message):
+                    sigs[name](image=tf.constant(bad, tf.float32))
+            with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                        r"`image` must have shape \[batch, 12, 12, 1\]"):
+                sigs[name](image=tf.constant(x[:, :11]))
 
     def test_metadata_describes_signatures(self):
         path = os.path.join(self.base, "gray_over", "1", serving.METADATA_FILE)
