@@ -17,6 +17,9 @@ pass and its `render` method (no second implementation to drift):
 All three check their inputs inside the graph (shape, value range, finite values),
 so TF Serving answers a bad request with an error that names the problem
 instead of returning a wrong picture. dtype is checked by the signature.
+Shapes are checked before the model runs; the image's values are reduced to
+one bool in the same pass as the model and asserted before any output is
+returned.
 
 The versioned layout TF Serving watches is `<export_base>/<model_name>/<N>/`;
 each export takes the next free integer N and appears atomically (it is
@@ -85,8 +88,8 @@ class PainterSignatures:
         model: a built Painter (`SimplePainter`, `ConvPainter` or
             `RecurrentPainter`).
         jit: compile the model's computation with XLA inside the SavedModel.
-            The input checks stay outside the compiled part (XLA drops
-            assertions).
+            The assertions stay outside the compiled part (XLA drops them);
+            the image's value range is reduced to one bool inside it.
 
     Attributes:
         image_spec, where_spec, what_spec, which_spec: the input

@@ -74,6 +74,25 @@ class ExportToolsTest(tf.test.TestCase):
         self.assertLen(gaps, 2)
         self.assertLess(max(gaps), 0.05)
 
+    def test_benchmark_prints_every_row_and_parity(self):
+        # Runs the benchmark as a user would, at a tiny budget: the table must
+        # be complete and parity within 1e-4. Speed is not checked here.
+        result = _run("export.benchmark_export", f"--checkpoint={self.workdir}",
+                      "--seconds=0.05", "--batch_size=8", "--callers=2")
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        rows = {}
+        for line in result.stdout.splitlines():
+            name, _, figures = line.partition("  ")
+            rows[name.strip()] = figures.split()
+        for name in ("SavedModel, no XLA", "SavedModel, XLA", "SavedModel moves, XLA"):
+            self.assertLen(rows[name], 3, name)  # latency, 1 caller, 2 callers
+            self.assertGreater(float(rows[name][2].replace(",", "")), 0.0, name)
+        self.assertEqual(rows["TFLite (LiteRT)"][2], "-")
+        parity = [float(line.split()[-1]) for line in result.stdout.splitlines()
+                  if " vs " in line and "target" not in line]
+        self.assertLen(parity, 3)
+        self.assertLess(max(parity), 1e-4)
+
     def test_saved_model_without_checkpoint_fails_clearly(self):
         result = _run("export.saved_model", f"--checkpoint={tempfile.mkdtemp()}",
                       f"--export_base={tempfile.mkdtemp()}")
