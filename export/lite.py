@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from export import serving
+from tfpaint import files
 
 
 def convert(saved_model_dir, output_path):
@@ -47,18 +48,13 @@ def convert(saved_model_dir, output_path):
             "TFLite conversion with builtin ops only failed; an op of the model "
             f"has no TFLite builtin:\n{error}"
         ) from error
-    output_path = os.path.abspath(output_path)
-    os.makedirs(os.path.dirname(output_path), exist_ok=True)
-    tmp = f"{output_path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(flatbuffer)
-    os.replace(tmp, output_path)
+    output_path = files.atomic_write(output_path, flatbuffer)
     metadata = os.path.join(saved_model_dir, serving.METADATA_FILE)
     if os.path.exists(metadata):  # The signature description travels along.
         with open(metadata) as f:
             meta = json.load(f)
-        with open(os.path.splitext(output_path)[0] + ".json", "w") as f:
-            json.dump(meta, f, indent=2)
+        files.atomic_write(os.path.splitext(output_path)[0] + ".json",
+                           json.dumps(meta, indent=2))
     return output_path, saved_model_dir
 
 

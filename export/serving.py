@@ -35,6 +35,8 @@ import shutil
 import keras
 import tensorflow as tf
 
+from tfpaint import files
+
 SERVING_OUTPUTS = ("canvas", "canvases", "where", "what", "which")
 MOVES_OUTPUTS = ("canvas", "where", "what", "which")
 RENDER_OUTPUTS = ("canvas", "canvases")
@@ -348,11 +350,8 @@ def write_models_config(export_base, serving_base="/models"):
             "  }",
         ]
     lines.append("}")
-    path = os.path.join(export_base, "models.config")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    path = files.atomic_write(os.path.join(export_base, "models.config"),
+                              "\n".join(lines) + "\n")
     return path, names
 
 

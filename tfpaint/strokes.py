@@ -27,10 +27,9 @@ only for disjoint templates: on a 4-template MNIST Painter with soft weights
 it was twice as far from the canvas (mean |SVG - canvas| 0.024 vs 0.012).
 """
 
-import os
-
 import numpy as np
 
+from tfpaint import files
 from tfpaint.layers import template_bank
 
 # The named templates' geometry in template coordinates (make_template's
@@ -328,9 +327,4 @@ def painting_to_svg(model, outputs, index=0, title=None):
 
 def save_svg(svg, path):
     """Writes an SVG string to `path` atomically."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(svg)
-    os.replace(tmp, path)
+    files.atomic_write(path, svg)

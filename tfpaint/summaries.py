@@ -9,6 +9,8 @@ import io
 import numpy as np
 import tensorflow as tf
 
+from tfpaint import files
+
 # Distinct outline colours for successive moves (RGB in [0, 1]).
 _MOVE_COLOURS = np.array(
     [
@@ -228,11 +230,9 @@ def save_png(picture, path):
     data = tf.image.encode_png(
         tf.cast(tf.round(np.clip(picture, 0.0, 1.0) * 255.0), tf.uint8)
     )
-    tf.io.write_file(path, data)
+    files.atomic_write(path, data.numpy())
 
 
 def save_bytes(data, path):
     """Writes encoded bytes (a GIF) to `path` atomically."""
-    tmp = f"{path}.tmp"
-    tf.io.write_file(tmp, data)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    files.atomic_write(path, bytes(data))

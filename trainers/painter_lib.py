@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from tfpaint import files
 from tfpaint import losses
 from tfpaint import metrics
 from tfpaint import summaries
@@ -224,13 +225,13 @@ def train(config, workdir, progress=True, stop_after=None):
     """
     workdir = resolve_workdir(workdir)
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    files.atomic_write(os.path.join(workdir, "config.json"),
+                       config.to_json_best_effort(indent=2, sort_keys=True))
 
     train_set, test_set = load_data(config)
     test_images, test_shapes = held_out_images(test_set, config.num_test)
     state = TrainState(config, train_set.image_shape)
-    run_lib.atomic_write(
+    files.atomic_write(
         os.path.join(workdir, MODEL_SPEC),
         json.dumps(keras.saving.serialize_keras_object(state.model), indent=2),
     )
@@ -298,8 +299,8 @@ def train(config, workdir, progress=True, stop_after=None):
         manager.save(checkpoint_number=int(state.step.numpy()))
     train_writer.flush()
     result = run_eval(int(state.step.numpy()))
-    with open(os.path.join(workdir, "metrics.json"), "w") as f:
-        json.dump({"step": int(state.step.numpy()), **result}, f, indent=2)
+    files.atomic_write(os.path.join(workdir, "metrics.json"),
+                       json.dumps({"step": int(state.step.numpy()), **result}, indent=2))
     return result, state
 
 

@@ -1,4 +1,7 @@
-"""Pieces every trainer shares: work dirs, atomic files, batched prediction."""
+"""Pieces every trainer shares: work dirs, batched prediction, distribution.
+
+Files are written with `tfpaint.files.atomic_write`.
+"""
 
 import os
 
@@ -13,14 +16,6 @@ def resolve_workdir(path):
         return path
     base = os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd())
     return os.path.abspath(os.path.join(base, path))
-
-
-def atomic_write(path, text):
-    """Writes `text` to `path` so that readers see the old or the new file, never half."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def predict_in_batches(fn, images, batch_size=250):

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from tfpaint import files
 from tfpaint import losses
 from tfpaint import summaries
 from tfpaint.data import digits
@@ -365,12 +366,12 @@ def train(config, workdir, progress=True, stop_after=None):
     """
     workdir = resolve_workdir(workdir)
     os.makedirs(workdir, exist_ok=True)
-    run_lib.atomic_write(os.path.join(workdir, "config.json"),
+    files.atomic_write(os.path.join(workdir, "config.json"),
                   config.to_json_best_effort(indent=2, sort_keys=True))
     train_set, test_set = load_data(config)
     test_images, test_labels = held_out(test_set, config.num_test)
     state = TrainState(config, train_set.image_shape)
-    run_lib.atomic_write(os.path.join(workdir, MODEL_SPEC),
+    files.atomic_write(os.path.join(workdir, MODEL_SPEC),
                   json.dumps(keras.saving.serialize_keras_object(state.model), indent=2))
 
     rng_states = [v.value for v in state.model.variables if "seed_generator" in v.path]
@@ -438,7 +439,7 @@ def train(config, workdir, progress=True, stop_after=None):
     final_step = int(state.step.numpy())
     result = run_eval(final_step)
     result["train_seconds"] = trained
-    run_lib.atomic_write(os.path.join(workdir, "metrics.json"),
+    files.atomic_write(os.path.join(workdir, "metrics.json"),
                   json.dumps({"step": final_step, **result}, indent=2))
     return result, state
 
