@@ -39,6 +39,13 @@ class OverCanvas(keras.layers.Layer):
         `(batch, moves, height, width, channels)`: the canvas after each move;
         the last one is the painting.
 
+    Note:
+        Inside a function compiled with XLA that returns only the stacked
+        canvases, XLA fuses this unrolled loop into the stack and recomputes
+        the earlier moves for every move it stacks: T (T + 1) / 2 steps.
+        Return the per-move canvases (`tf.unstack(canvases, axis=1)`) as
+        outputs too and each is written once (`export/serving.py` does).
+
     Reference:
         Thesis section 3.4, eqs 3.4-3.5; Porter and Duff 1984.
     """
