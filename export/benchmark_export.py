@@ -55,17 +55,10 @@ def _median_ms(fn, seconds):
     return 1e3 * statistics.median(times)
 
 
-def _throughput(fn, batch, seconds):
-    calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds or calls < 5:
-        fn()
-        calls += 1
-    return batch * calls / (time.perf_counter() - start)
-
-
-def _concurrent_throughput(fn, batch, seconds, callers):
-    """Images/s of `callers` threads calling `fn` at once, as a server's
-    request threads would (TensorFlow releases the GIL while it runs)."""
+def _throughput(fn, batch, seconds, callers=1):
+    """Images/s of `callers` threads calling `fn` at once (one: the caller
+    alone), as a server's request threads would; TensorFlow releases the GIL
+    while it runs."""
     counts = [0] * callers
     start = time.perf_counter()
 
@@ -74,9 +67,10 @@ def _concurrent_throughput(fn, batch, seconds, callers):
             fn()
             counts[i] += 1
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(callers)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, callers)]
     for thread in threads:
         thread.start()
+    work(0)
     for thread in threads:
         thread.join()
     return batch * sum(counts) / (time.perf_counter() - start)
@@ -90,7 +84,7 @@ def measure(name, call, images, batch_size, seconds, callers=None):
         call(batch)
     concurrent = None
     if callers:
-        concurrent = _concurrent_throughput(lambda: call(batch), batch_size, seconds, callers)
+        concurrent = _throughput(lambda: call(batch), batch_size, seconds, callers)
     return (name, _median_ms(lambda: call(one), seconds),
             _throughput(lambda: call(batch), batch_size, seconds), concurrent)
 
