@@ -36,6 +36,7 @@ import keras
 import tensorflow as tf
 
 from tfpaint import files
+from tfpaint.models import painter
 
 SERVING_OUTPUTS = ("canvas", "canvases", "where", "what", "which")
 MOVES_OUTPUTS = ("canvas", "where", "what", "which")
@@ -137,17 +138,12 @@ class PainterSignatures:
     def _write_once(self, outputs):
         """Under XLA, makes the compiled function write each canvas once.
 
-        Asked only for the stacked `(B, T, H, W, C)` canvases, XLA fuses the
-        unrolled "over" loop into the stack and recomputes the chain of
-        earlier moves for every move: T (T + 1) / 2 steps instead of T (at
-        T = 20 this cost more than all the template placement). Returned
-        also one per move, each canvas becomes an output that is written
-        once, and the stack copies them. `_drop_extras` discards the
-        per-move copies outside the compiled part.
+        See `painter.write_canvases_once` (at T = 20 the recomputation it
+        avoids cost more than all the template placement). `_drop_extras`
+        discards the per-move copies outside the compiled part.
         """
         if self.jit:
-            per_move = tf.unstack(outputs["canvases"], axis=1)
-            outputs["canvases"] = tf.stack(per_move, axis=1)  # (B, T, H, W, C)
+            outputs, per_move = painter.write_canvases_once(outputs)
             outputs["_per_move"] = per_move
         return outputs
 

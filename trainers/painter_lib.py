@@ -142,9 +142,14 @@ class TrainState(run_lib.DistributedState):
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.global_batch = config.batch_size
         self._train_step = self._make_train_step()
-        self._eval_fn = tf.function(
-            lambda x: self.model(x, training=False), jit_compile=self.jit
-        )
+        if self.jit:  # See painter.write_canvases_once.
+            compiled = tf.function(
+                lambda x: painter.write_canvases_once(self.model(x, training=False)),
+                jit_compile=True,
+            )
+            self._eval_fn = lambda x: compiled(x)[0]
+        else:
+            self._eval_fn = tf.function(lambda x: self.model(x, training=False))
 
     def _make_train_step(self):
         model, optimizer, config = self.model, self.optimizer, self.config

@@ -276,6 +276,19 @@ class PainterTest(tf.test.TestCase, parameterized.TestCase):
         for key in expected:
             self.assertAllClose(out[key], expected[key], atol=1e-5, msg=key)
 
+    def test_write_canvases_once_under_xla(self):
+        model = make(painter.SimplePainter, dict(num_moves=3, image_shape=_GRAY, hidden_units=16))
+        images = self.images(_GRAY)
+        expected = model(images)
+        compiled = tf.function(lambda x: painter.write_canvases_once(model(x)), jit_compile=True)
+        out, per_move = compiled(images)
+        self.assertCountEqual(out.keys(), expected.keys())
+        self.assertLen(per_move, 3)
+        for t, canvas in enumerate(per_move):
+            self.assertAllClose(canvas, expected["canvases"][:, t], atol=1e-5)
+        for key in expected:
+            self.assertAllClose(out[key], expected[key], atol=1e-5, msg=key)
+
     @parameterized.named_parameters(
         ("channels", painter.SimplePainter, dict(image_shape=(8, 8, 2)), "`image_shape` must be"),
         ("rank", painter.RecurrentPainter, dict(image_shape=(8, 8)), "`image_shape` must be"),

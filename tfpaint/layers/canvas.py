@@ -43,8 +43,8 @@ class OverCanvas(keras.layers.Layer):
         Inside a function compiled with XLA that returns only the stacked
         canvases, XLA fuses this unrolled loop into the stack and recomputes
         the earlier moves for every move it stacks: T (T + 1) / 2 steps.
-        Return the per-move canvases (`tf.unstack(canvases, axis=1)`) as
-        outputs too and each is written once (`export/serving.py` does).
+        Return the per-move canvases as outputs too and each is written once
+        (`tfpaint.models.painter.write_canvases_once`).
 
     Reference:
         Thesis section 3.4, eqs 3.4-3.5; Porter and Duff 1984.

@@ -36,6 +36,29 @@ def _writer_kwargs(model):
     )
 
 
+def write_canvases_once(outputs):
+    """Lets a function compiled with XLA write each per-move canvas once.
+
+    Inside a function compiled with XLA that returns only the stacked
+    `canvases`, XLA fuses the unrolled "over" loop into the stack and
+    recomputes the earlier moves for every move it stacks: T (T + 1) / 2
+    steps instead of T (see `OverCanvas`). Return `per_move` from the compiled
+    function as well and drop it outside: each canvas is then an output
+    written once, and the stack copies them.
+
+    Args:
+        outputs: a Painter's output dict (with `canvases` `(B, T, H, W, C)`).
+
+    Returns:
+        `(outputs, per_move)`: a copy of the dict whose `canvases` are stacked
+        from `per_move`, the list of T canvases `(B, H, W, C)`.
+    """
+    outputs = dict(outputs)
+    per_move = tf.unstack(outputs["canvases"], axis=1)
+    outputs["canvases"] = tf.stack(per_move, axis=1)  # (B, T, H, W, C)
+    return outputs, per_move
+
+
 class _PainterBase(keras.Model):
     """Arguments and config shared by every Painter."""
 
