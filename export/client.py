@@ -20,6 +20,7 @@ NumPy, TensorFlow (for `TensorProto`s) and `tensorflow-serving-api`; it never
 imports tfpaint, as a client machine would not have it.
 """
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -29,6 +30,8 @@ from absl import flags
 import numpy as np
 
 TRANSPORTS = ("rest", "grpc")
+# How much of a reply that is not TF Serving's JSON an error quotes.
+_BODY_PREVIEW = 200
 
 
 def _as_inputs(inputs):
@@ -135,26 +138,88 @@ class PainterClient:
         self._stub = None
 
     def predict(self, inputs, signature_name="serving_default"):
-        """Any signature: dict of inputs -> dict of NumPy outputs."""
+        """Any signature: dict of inputs -> dict of NumPy outputs.
+
+        Raises:
+            ValueError: on inputs that are not finite or whose batch sizes differ.
+            ConnectionError: naming the URL (or host:port) and the reason, if
+                the server cannot be reached or gives no reply in `timeout`.
+            RuntimeError: naming the URL (or host:port), if the server answers
+                with an error (its message and HTTP or gRPC status) or with a
+                reply that is not TF Serving's (its status and first 200
+                characters, e.g. a proxy's HTML error page).
+        """
         if self.transport == "rest":
-            body = json.dumps(rest_request(inputs, signature_name)).encode()
-            url = rest_url(self.host, self.port, self.model_name, self.version)
-            request = urllib.request.Request(
-                url, data=body, headers={"Content-Type": "application/json"}
+            return self._predict_rest(inputs, signature_name)
+        return self._predict_grpc(inputs, signature_name)
+
+    def _predict_rest(self, inputs, signature_name):
+        body = json.dumps(rest_request(inputs, signature_name)).encode()
+        url = rest_url(self.host, self.port, self.model_name, self.version)
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+                status, data = reply.status, reply.read()
+        except urllib.error.HTTPError as error:  # TF Serving puts the reason in JSON.
+            status, data = error.code, error.read()
+        except (OSError, http.client.HTTPException) as error:
+            # URLError (refused, unknown host, connect timeout) and errors while
+            # reading (timeout, reset) are OSErrors; a reply that is not HTTP
+            # at all is an HTTPException.
+            reason = getattr(error, "reason", None) or error
+            raise ConnectionError(
+                f"Cannot reach TF Serving at {url} (host {self.host!r}, port "
+                f"{self.port}, timeout {self.timeout:g} s): {reason}"
+            ) from error
+        text = data.decode("utf-8", errors="replace")
+        try:
+            reply = json.loads(text)
+        except ValueError:
+            reply = None
+        served = isinstance(reply, dict) and (
+            "error" in reply or (status < 400 and ("predictions" in reply or "outputs" in reply))
+        )
+        if not served:
+            preview = text[:_BODY_PREVIEW] + ("..." if len(text) > _BODY_PREVIEW else "")
+            raise RuntimeError(
+                f"{url} answered HTTP {status} with a body that is not a TF Serving "
+                f"JSON reply (is a proxy or another server on port {self.port}?). "
+                f"Body: {preview!r}"
             )
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as reply:
-                    return parse_rest_response(json.load(reply))
-            except urllib.error.HTTPError as error:  # TF Serving puts the reason in JSON.
-                return parse_rest_response(json.load(error))
+        if "error" in reply:
+            raise RuntimeError(
+                f"TF Serving error from {url} (HTTP {status}): {reply['error']}"
+            )
+        return parse_rest_response(reply)
+
+    def _predict_grpc(self, inputs, signature_name):
+        import grpc
+
+        target = f"{self.host}:{self.port}"
         if self._stub is None:
-            import grpc
             from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-            channel = grpc.insecure_channel(f"{self.host}:{self.port}")
+            channel = grpc.insecure_channel(target)
             self._stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         request = grpc_request(inputs, self.model_name, signature_name, self.version)
-        return parse_grpc_response(self._stub.Predict(request, timeout=self.timeout))
+        try:
+            response = self._stub.Predict(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            code = error.code() if callable(getattr(error, "code", None)) else None
+            details = error.details() if callable(getattr(error, "details", None)) else error
+            status = code.name if code is not None else "UNKNOWN"
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise ConnectionError(
+                    f"Cannot reach TF Serving over gRPC at {target} (model "
+                    f"{self.model_name!r}, timeout {self.timeout:g} s): {status}: {details}"
+                ) from error
+            raise RuntimeError(
+                f"TF Serving gRPC error from {target} (model {self.model_name!r}): "
+                f"{status}: {details}"
+            ) from error
+        return parse_grpc_response(response)
 
     def paint(self, images):
         """`serving_default`: images `[batch, H, W, C]` in [0, 1] -> outputs."""

@@ -6,8 +6,12 @@ semantics on the exported SavedModel) and back through the client's parsers,
 in memory and over real HTTP and gRPC sockets.
 """
 
+import http.server
 import json
+import re
+import socket
 import tempfile
+import threading
 
 from absl.testing import parameterized
 import numpy as np
@@ -113,6 +117,118 @@ class ClientTest(parameterized.TestCase, tf.test.TestCase):
                 painter.paint(self.images + 1.0)
         finally:
             stop()
+
+    @parameterized.named_parameters(
+        ("rest_bad_values", "rest", "painter", 1.0,
+         r"TF Serving error from http://127\.0\.0\.1:{port}/v1/models/painter:predict "
+         r"\(HTTP 400\): .*values must be finite and in"),
+        ("rest_unknown_model", "rest", "nope", 0.0,
+         r"TF Serving error from http://127\.0\.0\.1:{port}/v1/models/nope:predict "
+         r"\(HTTP 404\): Servable not found"),
+        ("grpc_bad_values", "grpc", "painter", 1.0,
+         r"TF Serving gRPC error from 127\.0\.0\.1:{port} \(model 'painter'\): "
+         r"INVALID_ARGUMENT: .*values must be finite and in"),
+        ("grpc_unknown_model", "grpc", "nope", 0.0,
+         r"TF Serving gRPC error from 127\.0\.0\.1:{port} \(model 'nope'\): "
+         r"NOT_FOUND: Servable not found"),
+    )
+    def test_server_errors_name_the_server(self, transport, model_name, shift, message):
+        if transport == "rest":
+            httpd = local_serving.serve_rest(self.server)
+            port = httpd.server_port
+            self.addCleanup(httpd.server_close)
+            self.addCleanup(httpd.shutdown)
+        else:
+            grpc_server, port = local_serving.serve_grpc(self.server)
+            self.addCleanup(grpc_server.stop, None)
+        painter = client.PainterClient("127.0.0.1", port, model_name, transport=transport)
+        # (?s): TF's messages span lines.
+        with self.assertRaisesRegex(RuntimeError, "(?s)" + message.format(port=port)):
+            painter.paint(self.images + shift)
+
+
+def _closed_port():
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve_fixed_reply(status, body, content_type="text/html"):
+    """An HTTP server on a free local port that answers every POST alike."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+class ClientConnectionErrorsTest(parameterized.TestCase, tf.test.TestCase):
+    """Errors that name the server when it is not TF Serving or not there."""
+
+    moves = {"image": np.zeros((1, 4, 4, 1), np.float32)}
+
+    @parameterized.named_parameters(
+        ("rest", "rest", r"Cannot reach TF Serving at "
+         r"http://127\.0\.0\.1:{port}/v1/models/painter:predict \(host '127\.0\.0\.1', "
+         r"port {port}, timeout 10 s\): .*Connection refused"),
+        ("grpc", "grpc", r"Cannot reach TF Serving over gRPC at 127\.0\.0\.1:{port} "
+         r"\(model 'painter', timeout 10 s\): UNAVAILABLE: "),
+    )
+    def test_refused_connection_names_host_and_port(self, transport, message):
+        port = _closed_port()
+        painter = client.PainterClient("127.0.0.1", port, transport=transport, timeout=10)
+        with self.assertRaisesRegex(ConnectionError, message.format(port=port)):
+            painter.predict(self.moves)
+
+    @parameterized.named_parameters(
+        ("proxy_error_page", 502, "text/html",
+         "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"),
+        ("html_with_ok_status", 200, "text/html", "<!DOCTYPE html><p>Welcome to nginx!</p>"),
+        ("plain_text_not_found", 404, "text/plain", "404 page not found"),
+        ("json_that_is_not_tf_serving", 200, "application/json", '{"status": "ok"}'),
+        ("json_error_without_error_key", 503, "application/json", '{"message": "overloaded"}'),
+        ("json_list", 200, "application/json", "[1, 2, 3]"),
+    )
+    def test_reply_that_is_not_tf_serving_names_url_status_and_body(
+        self, status, content_type, body
+    ):
+        httpd = _serve_fixed_reply(status, body, content_type)
+        self.addCleanup(httpd.server_close)
+        self.addCleanup(httpd.shutdown)
+        port = httpd.server_port
+        painter = client.PainterClient("127.0.0.1", port, version=2)
+        url = f"http://127.0.0.1:{port}/v1/models/painter/versions/2:predict"
+        with self.assertRaisesRegex(
+            RuntimeError,
+            f"{re.escape(url)} answered HTTP {status} with a body that is not a TF Serving "
+            f"JSON reply.*Body: {re.escape(repr(body))}",
+        ):
+            painter.predict(self.moves)
+
+    def test_long_reply_is_cut_to_its_start(self):
+        body = "<html>" + "x" * 400 + "THE-END</html>"
+        httpd = _serve_fixed_reply(500, body)
+        self.addCleanup(httpd.server_close)
+        self.addCleanup(httpd.shutdown)
+        painter = client.PainterClient("127.0.0.1", httpd.server_port)
+        with self.assertRaisesRegex(RuntimeError, "HTTP 500") as caught:
+            painter.predict(self.moves)
+        message = str(caught.exception)
+        self.assertIn(repr(body[:200] + "..."), message)
+        self.assertNotIn("THE-END", message)
 
 
 if __name__ == "__main__":

@@ -405,6 +405,85 @@ class SpatialTransformerTest(tf.test.TestCase, parameterized.TestCase):
         expected = reference_sample(np.tensordot(weights, bank, axes=1), theta, (5, 5))
         self.assertAllClose(sample(theta, weights), expected, atol=1e-5)
 
+    # Non-finite maps --------------------------------------------------------
+
+    @parameterized.named_parameters(
+        ("separable_nan", "separable", False, 0, np.nan),
+        ("separable_inf", "separable", False, 2, np.inf),
+        ("gather_nan", "gather", False, 5, np.nan),
+        ("gather_skew_nan", "gather", True, 1, np.nan),
+        ("gather_minus_inf", "gather", False, 4, -np.inf),
+        # A NaN in a skew entry that allow_skew=False zeroes is still an error.
+        ("separable_masked_skew_nan", "separable", False, 3, np.nan),
+        ("bank_separable_nan", "separable", False, 0, np.nan, True),
+        ("bank_gather_inf", "gather", False, 5, np.inf, True),
+    )
+    def test_non_finite_theta_raises_eagerly(self, sampler, allow_skew, entry, value, bank=False):
+        layer = st.SpatialTransformer((5, 5), allow_skew=allow_skew, sampler=sampler)
+        theta = random_axis_aligned(self.rng, 3)
+        theta[1, entry] = value
+        kwargs = {}
+        if bank:
+            kwargs["weights"] = self.rng.dirichlet(np.ones(2), size=3).astype(np.float32)
+        with self.assertRaisesRegex(
+            ValueError, r"`theta` must be finite.*non-finite theta in rows \[1\] of 3"
+        ):
+            layer(self.image(2 if bank else 3, 8, 8, 1), theta, **kwargs)
+
+    @parameterized.named_parameters(
+        ("separable_nan", "separable", np.nan, False, False),
+        ("gather_nan", "gather", np.nan, False, False),
+        ("separable_inf", "separable", np.inf, False, False),
+        ("gather_inf", "gather", np.inf, False, False),
+        ("separable_nan_xla", "separable", np.nan, False, True),
+        ("gather_nan_xla", "gather", np.nan, False, True),
+        ("bank_separable_nan", "separable", np.nan, True, False),
+        ("bank_gather_nan", "gather", np.nan, True, False),
+        ("bank_separable_inf_xla", "separable", np.inf, True, True),
+        ("bank_gather_nan_xla", "gather", np.nan, True, True),
+    )
+    def test_non_finite_theta_in_tf_function_samplers_agree(self, sampler, value, bank, jit):
+        # Inside a training step a broken map must not paint a blank image: a
+        # NaN image makes the loss NaN, which stops the trainer. Both samplers
+        # give NaN wherever the map gives a NaN coordinate: everywhere for a
+        # NaN map; for an infinite scale, along the centre line (inf * 0).
+        layer = st.SpatialTransformer((5, 5), allow_skew=False, sampler=sampler)
+        images = self.image(2 if bank else 3, 8, 8, 3)
+        theta = random_axis_aligned(self.rng, 3)
+        theta[1, 0] = value
+        weights = self.rng.dirichlet(np.ones(2), size=3).astype(np.float32)
+        # A bank is shared by the batch: its size K stays known.
+        image_spec = tf.TensorSpec([2 if bank else None, 8, 8, 3], tf.float32)
+        theta_spec = tf.TensorSpec([None, 6], tf.float32)
+        weights_spec = tf.TensorSpec([None, 2], tf.float32)
+        if bank:
+            sample = tf.function(
+                lambda b, t, w: layer(b, t, weights=w),
+                input_signature=None if jit else [image_spec, theta_spec, weights_spec],
+                jit_compile=jit,
+            )
+            out = sample(images, theta, weights).numpy()
+            sources = np.tensordot(weights, images, axes=1)
+        else:
+            sample = tf.function(
+                lambda i, t: layer(i, t),
+                input_signature=None if jit else [image_spec, theta_spec],
+                jit_compile=jit,
+            )
+            out = sample(images, theta).numpy()
+            sources = images
+        if np.isnan(value):
+            self.assertTrue(np.all(np.isnan(out[1])), f"not NaN: {out[1, ..., 0]}")
+        else:
+            self.assertTrue(np.all(np.isnan(out[1, :, 2])), out[1, ..., 0])  # x = 0
+            self.assertAllEqual(np.delete(out[1], 2, axis=1),
+                                np.zeros_like(np.delete(out[1], 2, axis=1)))
+        # The other examples are untouched.
+        good = [0, 2]
+        self.assertAllClose(
+            out[good], reference_sample(sources[good], theta[good], (5, 5)), atol=1e-5
+        )
+
     # Errors ----------------------------------------------------------------
 
     @parameterized.named_parameters(
@@ -439,6 +518,36 @@ class SpatialTransformerTest(tf.test.TestCase, parameterized.TestCase):
             ValueError, r"`weights` must have shape \(batch, 3\) to mix a bank of 3"
         ):
             layer(self.image(3, 4, 4, 1), np.tile(IDENTITY, (2, 1)), weights=np.ones((2, 2)))
+
+    def test_bank_batch_mismatch_raises(self):
+        layer = st.SpatialTransformer((4, 4), allow_skew=False)
+        with self.assertRaisesRegex(
+            ValueError,
+            r"`theta` and `weights` must have the same batch size.*theta.shape=\(2, 6\), "
+            r"weights.shape=\(3, 3\)",
+        ):
+            layer(self.image(3, 4, 4, 1), np.tile(IDENTITY, (2, 1)), weights=np.ones((3, 3)))
+
+
+class AffineBoxesTest(tf.test.TestCase):
+
+    def test_boxes_of_axis_aligned_maps(self):
+        boxes = st.affine_boxes([[1.0, 0, 0, 0, 1.0, 0], [0.5, 0, 0.5, 0, 0.25, -0.5],
+                                 [-0.5, 0, 0.5, 0, -0.25, -0.5]], (16, 32))
+        # Identity: the whole image; a flipped map covers the same region.
+        self.assertAllClose(boxes, [[0, 0, 32, 16], [16, 2, 32, 6], [16, 2, 32, 6]])
+
+    def test_box_holds_exactly_what_a_glimpse_reads(self):
+        image = np.zeros((1, 20, 20, 1), np.float32)
+        theta = np.array([[0.3, 0.0, -0.2, 0.0, 0.4, 0.1]], np.float32)
+        x0, y0, x1, y1 = np.round(st.affine_boxes(theta, (20, 20)).numpy()[0]).astype(int)
+        image[0, y0:y1, x0:x1] = 1.0
+        glimpse = st.SpatialTransformer((6, 6), allow_skew=False)(image, theta)
+        self.assertAllClose(glimpse, np.ones_like(glimpse), atol=1e-5)
+
+    def test_skewed_map_gives_its_bounding_box(self):
+        boxes = st.affine_boxes([[0.5, 0.25, 0.0, -0.25, 0.5, 0.0]], (8, 8))
+        self.assertAllClose(boxes, [[1.0, 1.0, 7.0, 7.0]])
 
 
 if __name__ == "__main__":

@@ -186,6 +186,139 @@ class TemplateWriterTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(writer.render(out["where"], out["which"]), out["masks"], atol=1e-6)
         self.assertAllClose(writer.paint(out["masks"], out["what"]), out["canvases"], atol=1e-6)
 
+    # Checked inputs of render and paint --------------------------------------
+
+    def writer_and_moves(self, **overrides):
+        writer = tw.TemplateWriter(
+            **writer_kwargs(templates=("circle", "square"), channels=3, **overrides)
+        )
+        out = writer(self.h)
+        return writer, {k: out[k].numpy() for k in ("where", "which", "what", "masks")}
+
+    @parameterized.named_parameters(
+        ("where_batch_of_one", lambda m: (m["where"][:1], m["which"]),
+         r"`where` and `which` must have the same batch size.*"
+         r"where.shape=\(1, 3, 6\), which.shape=\(4, 3, 2\)"),
+        ("which_batch_of_one", lambda m: (m["where"], m["which"][:1]),
+         "`where` and `which` must have the same batch size"),
+        ("moves", lambda m: (m["where"], m["which"][:, :2]),
+         r"`where` and `which` must have the same number of moves"),
+        ("where_four_numbers", lambda m: (m["where"][..., :4], m["which"]),
+         r"`where` must have shape \(batch, moves, 6\).*Received: where.shape=\(4, 3, 4\)"),
+        ("which_templates", lambda m: (m["where"], m["which"][..., :1]),
+         r"`which` must have shape \(batch, moves, 2\) \(2 templates\)"),
+        ("where_rank", lambda m: (m["where"][:, 0], m["which"]),
+         r"`where` must have shape \(batch, moves, 6\).*where.shape=\(4, 6\)"),
+    )
+    def test_render_rejects_bad_shapes(self, corrupt, message):
+        writer, moves = self.writer_and_moves()
+        with self.assertRaisesRegex(ValueError, message):
+            writer.render(*corrupt(moves))
+
+    @parameterized.named_parameters(
+        ("negative_which", "which", -0.25,
+         r"`which` values must be finite and in \[0, 1\]. Received: 1 of 24 values are not, "
+         r"e.g. which\[2, 1, 0\]=-0.25"),
+        ("which_above_one", "which", 1.5, r"`which` values must be finite and in \[0, 1\]"),
+        ("nan_which", "which", np.nan, r"`which` values must be finite.*which\[2, 1, 0\]=nan"),
+        ("nan_where", "where", np.nan, r"`where` values must be finite. Received: 1 of 72"),
+        ("inf_where", "where", np.inf, r"`where` values must be finite"),
+    )
+    def test_render_rejects_bad_values_eagerly(self, name, value, message):
+        writer, moves = self.writer_and_moves()
+        moves[name][2, 1, 0] = value
+        with self.assertRaisesRegex(ValueError, message):
+            writer.render(moves["where"], moves["which"])
+
+    @parameterized.named_parameters(
+        ("what_batch_of_one", lambda m: (m["masks"], m["what"][:1]),
+         r"`masks` and `what` must have the same batch size.*what.shape=\(1, 3, 3\)"),
+        ("masks_batch_of_one", lambda m: (m["masks"][:1], m["what"]),
+         "`masks` and `what` must have the same batch size"),
+        ("moves", lambda m: (m["masks"], m["what"][:, :1]),
+         "`masks` and `what` must have the same number of moves"),
+        ("channels", lambda m: (m["masks"], m["what"][..., :1]),
+         r"`what` must have shape \(batch, moves, 3\) \(3 channels\)"),
+    )
+    def test_paint_rejects_bad_shapes(self, corrupt, message):
+        writer, moves = self.writer_and_moves()
+        with self.assertRaisesRegex(ValueError, message):
+            writer.paint(*corrupt(moves))
+
+    def test_paint_rejects_non_finite_what_eagerly(self):
+        writer, moves = self.writer_and_moves()
+        moves["what"][1, 2, 0] = np.nan
+        with self.assertRaisesRegex(
+            ValueError, r"`what` values must be finite. Received: 1 of 36.*what\[1, 2, 0\]=nan"
+        ):
+            writer.paint(moves["masks"], moves["what"])
+
+    def test_render_batch_mismatch_in_tf_function(self):
+        writer, moves = self.writer_and_moves()
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, 3, 6], tf.float32),
+                tf.TensorSpec([None, 3, 2], tf.float32),
+            ]
+        )
+        def render(where, which):
+            return writer.render(where, which)
+
+        self.assertAllClose(render(moves["where"], moves["which"]), moves["masks"], atol=1e-6)
+        with self.assertRaisesRegex(
+            tf.errors.InvalidArgumentError, "`where` and `which` must have the same batch size"
+        ):
+            render(moves["where"][:1], moves["which"])
+
+    def test_paint_batch_mismatch_in_tf_function(self):
+        writer, moves = self.writer_and_moves()
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, 3, 10, 12, 1], tf.float32),
+                tf.TensorSpec([None, None, 3], tf.float32),
+            ]
+        )
+        def paint(masks, what):
+            canvases = writer.paint(masks, what)
+            # The asserts make the number of moves of `what` static (3, as for
+            # `masks`), which the canvas needs to unroll its loop.
+            self.assertEqual(canvases.shape.as_list(), [None, 3, 10, 12, 3])
+            return canvases
+
+        paint(moves["masks"], moves["what"])
+        with self.assertRaisesRegex(
+            tf.errors.InvalidArgumentError, "`masks` and `what` must have the same batch size"
+        ):
+            paint(moves["masks"], moves["what"][:1])
+        with self.assertRaisesRegex(
+            tf.errors.InvalidArgumentError, "`masks` and `what` must have the same number of moves"
+        ):
+            paint(moves["masks"], moves["what"][:, :2])
+
+    @parameterized.named_parameters(("static_batch", 4), ("unknown_batch", None))
+    def test_training_graph_has_no_value_checks(self, batch):
+        # The writer runs in every training step: shapes may be asserted (as
+        # scalars, and only where unknown), values never.
+        writer = tw.TemplateWriter(**writer_kwargs(templates=("circle", "square")))
+        writer(self.h)
+        call = tf.function(lambda h: writer(h, training=True))
+        graph = call.get_concrete_function(tf.TensorSpec([batch, 16], tf.float32)).graph
+        types = [op.type for op in graph.get_operations()]
+        self.assertNotIn("IsFinite", types)
+        asserts = [op for op in graph.get_operations() if op.type == "Assert"]
+        if batch is None:
+            self.assertNotEmpty(asserts)  # The batch sizes are compared at run time.
+        else:
+            self.assertEmpty(asserts)
+        for op in asserts:
+            # Each condition compares two scalar sizes: All(Equal(size, size)).
+            condition = op.inputs[0].op
+            self.assertEqual(condition.type, "All")
+            self.assertEqual(condition.inputs[0].op.type, "Equal")
+            self.assertEqual(condition.inputs[0].shape.rank, 0)
+
     @parameterized.named_parameters(*_VARIANTS)
     def test_gradients_reach_every_weight(self, overrides):
         writer = tw.TemplateWriter(**writer_kwargs(**overrides))

@@ -230,6 +230,170 @@ class PainterTest(tf.test.TestCase, parameterized.TestCase):
         else:
             self.assertAllClose(canvases, out["canvases"], atol=1e-5)
 
+    # Checked inputs of render ------------------------------------------------
+
+    def model_and_moves(self, cls=painter.SimplePainter, canvas="over"):
+        kwargs = dict(num_moves=3, image_shape=_GRAY, templates=("circle", "square"),
+                      canvas=canvas)
+        if cls is painter.RecurrentPainter:
+            kwargs["lstm_units"] = 16
+        else:
+            kwargs["hidden_units"] = 16
+        model = make(cls, kwargs)
+        out = model(self.images(_GRAY, batch=2))
+        return model, {k: out[k].numpy() for k in ("where", "what", "which", "canvases")}
+
+    @parameterized.named_parameters(
+        ("where_batch_of_one", painter.SimplePainter,
+         lambda m: (m["where"][:1], m["what"], m["which"]),
+         r"`where`, `what` and `which` must have the same batch size. Received: "
+         r"where.shape=\(1, 3, 6\), what.shape=\(2, 3, 1\), which.shape=\(2, 3, 2\)"),
+        ("what_batch_of_one", painter.SimplePainter,
+         lambda m: (m["where"], m["what"][:1], m["which"]),
+         r"`where`, `what` and `which` must have the same batch size.*what.shape=\(1, 3, 1\)"),
+        ("which_batch_of_one", painter.RecurrentPainter,
+         lambda m: (m["where"], m["what"], m["which"][:1]),
+         "`where`, `what` and `which` must have the same batch size"),
+        ("moves", painter.SimplePainter,
+         lambda m: (m["where"][:, :2], m["what"][:, :2], m["which"][:, :2]),
+         r"`where` must have shape \(batch, 3, 6\) \(T = num_moves = 3, C = channels = 1, "
+         r"K = 2 templates\). Received: where.shape=\(2, 2, 6\)"),
+        ("recurrent_moves", painter.RecurrentPainter,
+         lambda m: (m["where"][:, :1], m["what"][:, :1], m["which"][:, :1]),
+         r"`where` must have shape \(batch, 3, 6\) \(T = num_moves = 3"),
+        ("channels", painter.SimplePainter,
+         lambda m: (m["where"], np.tile(m["what"], (1, 1, 3)), m["which"]),
+         r"`what` must have shape \(batch, 3, 1\).*what.shape=\(2, 3, 3\)"),
+        ("templates", painter.SimplePainter,
+         lambda m: (m["where"], m["what"], m["which"][..., :1]),
+         r"`which` must have shape \(batch, 3, 2\).*which.shape=\(2, 3, 1\)"),
+        ("where_rank", painter.SimplePainter,
+         lambda m: (m["where"][0], m["what"], m["which"]),
+         r"`where` must have shape \(batch, 3, 6\).*where.shape=\(3, 6\)"),
+    )
+    def test_render_rejects_bad_shapes(self, cls, corrupt, message):
+        model, moves = self.model_and_moves(cls)
+        with self.assertRaisesRegex(ValueError, message):
+            model.render(*corrupt(moves))
+
+    @parameterized.named_parameters(
+        ("negative_which", "over", "which", -0.5,
+         r"`which` values must be finite and in \[0, 1\]. Received: 1 of 12 values are not, "
+         r"e.g. which\[1, 2, 0\]=-0.5"),
+        ("which_above_one", "over", "which", 1.25,
+         r"`which` values must be finite and in \[0, 1\]"),
+        ("nan_which", "additive", "which", np.nan, r"`which` values must be finite and in"),
+        ("what_above_one", "over", "what", 1.5,
+         r"`what` values must be finite and in \[0, 1\].*what\[1, 2, 0\]=1.5"),
+        ("negative_what", "over", "what", -0.1, r"`what` values must be finite and in \[0, 1\]"),
+        ("nan_what_additive", "additive", "what", np.nan, r"`what` values must be finite\."),
+        ("inf_what_additive", "additive", "what", np.inf, r"`what` values must be finite\."),
+        ("nan_where", "over", "where", np.nan, r"`where` values must be finite\..*1 of 36"),
+    )
+    def test_render_rejects_bad_values_eagerly(self, canvas, name, value, message):
+        model, moves = self.model_and_moves(canvas=canvas)
+        moves[name][1, 2, 0] = value
+        with self.assertRaisesRegex(ValueError, message):
+            model.render(moves["where"], moves["what"], moves["which"])
+
+    def test_render_takes_unbounded_colours_on_additive_canvas(self):
+        # Additive-canvas colours are logits: any finite value is a colour.
+        model, moves = self.model_and_moves(canvas="additive")
+        strong = model.render(moves["where"], moves["what"] * 0.0 + 8.0, moves["which"])
+        weak = model.render(moves["where"], moves["what"] * 0.0 - 8.0, moves["which"])
+        self.assertTrue(np.all(np.isfinite(strong)))
+        self.assertGreater(float(tf.reduce_max(strong - weak)), 0.5)
+
+    @parameterized.named_parameters(
+        ("simple", painter.SimplePainter, False),
+        ("recurrent", painter.RecurrentPainter, False),
+        ("simple_xla", painter.SimplePainter, True),
+    )
+    def test_render_in_tf_function_checks_batch(self, cls, jit):
+        model, moves = self.model_and_moves(cls)
+        render = tf.function(
+            model.render,
+            input_signature=[
+                tf.TensorSpec([None, 3, 6], tf.float32),
+                tf.TensorSpec([None, 3, 1], tf.float32),
+                tf.TensorSpec([None, 3, 2], tf.float32),
+            ],
+            jit_compile=jit,
+        )
+        canvases = render(moves["where"], moves["what"], moves["which"])
+        self.assertAllClose(canvases, moves["canvases"], atol=1e-5)
+        if jit:
+            return  # XLA drops asserts; the SavedModel checks before compiling.
+        with self.assertRaisesRegex(
+            tf.errors.InvalidArgumentError,
+            "`where`, `what` and `which` must have the same batch size: `what` differs",
+        ):
+            render(moves["where"], moves["what"][:1], moves["which"])
+
+    def test_render_in_tf_function_checks_unknown_moves(self):
+        model, moves = self.model_and_moves()
+        render = tf.function(
+            model.render,
+            input_signature=[tf.TensorSpec([None, None, None], tf.float32)] * 2
+            + [tf.TensorSpec([None, None, 2], tf.float32)],
+        )
+        self.assertAllClose(
+            render(moves["where"], moves["what"], moves["which"]), moves["canvases"], atol=1e-5
+        )
+        with self.assertRaisesRegex(
+            tf.errors.InvalidArgumentError, r"`where` must have shape \(batch, 3, 6\)"
+        ):
+            render(moves["where"][:, :2], moves["what"], moves["which"])
+
+    def test_render_graph_has_no_value_checks(self):
+        model, _ = self.model_and_moves()
+        render = tf.function(model.render).get_concrete_function(
+            tf.TensorSpec([None, 3, 6], tf.float32),
+            tf.TensorSpec([None, 3, 1], tf.float32),
+            tf.TensorSpec([None, 3, 2], tf.float32),
+        )
+        types = {op.type for op in render.graph.get_operations()}
+        self.assertNotIn("IsFinite", types)
+        self.assertNotIn("GreaterEqual", types)
+
+    # Empty batches -----------------------------------------------------------
+
+    # Not "conv": TF's Conv2D kernel returns its input unchanged for a batch of
+    # 0 ((0, 12, 12, 1) for (0, 6, 6, 4)), so the conv encoder's bias add fails.
+    @parameterized.named_parameters(*(v for v in _VARIANTS if v[0] != "conv"))
+    def test_empty_batch(self, cls, kwargs):
+        model = make(cls, kwargs)
+        shape = kwargs["image_shape"]
+        expected = model(self.images(shape, batch=2))
+        empty = np.zeros((0, *shape), np.float32)
+        traced = tf.function(model, input_signature=[tf.TensorSpec([None, *shape], tf.float32)])
+        for mode, out in (("eager", model(empty)), ("tf.function", traced(empty))):
+            self.assertEqual(set(out), set(expected), mode)
+            for key, value in expected.items():
+                self.assertEqual(tuple(out[key].shape), (0, *value.shape[1:]), f"{mode}: {key}")
+                self.assertEqual(out[key].dtype, value.dtype, f"{mode}: {key}")
+        canvases = model.render(*(out[k] for k in ("where", "what", "which")))
+        self.assertEqual(tuple(canvases.shape), (0, kwargs["num_moves"], *shape))
+
+    @parameterized.named_parameters(
+        ("simple", painter.SimplePainter, dict(hidden_units=16)),
+        ("recurrent", painter.RecurrentPainter, dict(lstm_units=16)),
+        ("canvas_recurrent", painter.RecurrentPainter, dict(lstm_units=16, canvas_feedback=True)),
+    )
+    def test_empty_batch_training_step_and_xla(self, cls, kwargs):
+        model = make(cls, dict(num_moves=2, image_shape=_GRAY, **kwargs))
+        empty = np.zeros((0, *_GRAY), np.float32)
+        with tf.GradientTape() as tape:
+            out = model(empty, training=True)
+            loss = tf.reduce_sum(out["canvas"]) + tf.reduce_sum(out["latent_cost"])
+        grads = tape.gradient(loss, model.trainable_weights)
+        # Zero gradients, not missing ones: an optimizer step is a no-op.
+        for weight, grad in zip(model.trainable_weights, grads):
+            self.assertIsNotNone(grad, weight.path)
+            self.assertAllEqual(tf.convert_to_tensor(grad), np.zeros(weight.shape), weight.path)
+        compiled = tf.function(model, jit_compile=True)(empty)
+        self.assertEqual(tuple(compiled["canvases"].shape), (0, 2, *_GRAY))
+
     @parameterized.named_parameters(*_VARIANTS)
     def test_bad_image_shape_raises(self, cls, kwargs):
         model = make(cls, kwargs)

@@ -31,6 +31,31 @@ def invert_affine(theta):
     return tf.stack([ia, ib, ic, id_, ie, if_], axis=-1)
 
 
+def affine_boxes(theta, image_size):
+    """Pixel boxes `(x0, y0, x1, y1)` of the region an affine map covers.
+
+    The region is the image of the square [-1, 1]^2 under `theta` (its
+    bounding box when skewed): the part of the input a glimpse reads
+    (`theta` an output-to-input map), or the part of the canvas a patch
+    placed with `inverse=True` covers (`theta` its input-to-output map).
+
+    Args:
+        theta: `(..., 6)` row-major 2x3 maps (arrays or tensors).
+        image_size: `(height, width)` of the image the boxes are in.
+
+    Returns:
+        `(..., 4)` float32 tensor of `(x0, y0, x1, y1)` in pixels (end
+        exclusive, as pixel `i` covers `[i, i + 1)`).
+    """
+    a, b, c, d, e, f = tf.unstack(tf.convert_to_tensor(theta, tf.float32), axis=-1)
+    half_x, half_y = tf.abs(a) + tf.abs(b), tf.abs(d) + tf.abs(e)
+    height, width = (float(n) for n in image_size)
+    to_x = lambda u: (u + 1.0) * width / 2.0
+    to_y = lambda u: (u + 1.0) * height / 2.0
+    return tf.stack([to_x(c - half_x), to_y(f - half_y), to_x(c + half_x), to_y(f + half_y)],
+                    axis=-1)  # (..., 4)
+
+
 def _normalised_centres(n, dtype):
     """Pixel centres of an axis of `n` pixels in [-1, 1] coordinates."""
     return (2.0 * tf.range(n, dtype=dtype) + 1.0) / n - 1.0  # (n,)
@@ -39,6 +64,21 @@ def _normalised_centres(n, dtype):
 def _to_pixels(u, n):
     """Maps normalised coordinates to pixel coordinates of an axis of `n` pixels."""
     return ((u + 1.0) * n - 1.0) / 2.0
+
+
+def _check_finite_theta(theta):
+    """Raises a ValueError naming the rows of a non-finite `theta` (eager only)."""
+    finite = tf.reduce_all(tf.math.is_finite(theta), axis=-1)  # (batch,)
+    if bool(tf.reduce_all(finite)):
+        return
+    rows = tf.where(tf.logical_not(finite))[:, 0].numpy().tolist()
+    first = theta.numpy()[rows[0]].tolist()
+    raise ValueError(
+        "`theta` must be finite (a NaN or infinite map would sample a NaN or "
+        f"blank image). Received: non-finite theta in rows {rows[:10]}"
+        f"{' ...' if len(rows) > 10 else ''} of {theta.shape[0]}, e.g. "
+        f"theta[{rows[0]}]={first}"
+    )
 
 
 def _tent(coords, n):
@@ -81,7 +121,10 @@ class SpatialTransformer(keras.layers.Layer):
             `sum_k weights[:, k] * image[k]` (a template choice) instead.
 
     Returns:
-        `(batch, height, width, channels)`.
+        `(batch, height, width, channels)`. A non-finite `theta` raises a
+        `ValueError` in eager mode. Inside a `tf.function` both samplers give
+        NaN wherever the map gives a NaN coordinate (everywhere, for a NaN
+        map), never a blank image.
 
     Reference:
         Thesis eqs 2.20-2.21; Jaderberg et al., "Spatial Transformer Networks",
@@ -157,7 +200,12 @@ class SpatialTransformer(keras.layers.Layer):
                 "`image` must have shape (batch, height, width, channels). "
                 f"Received: image.shape={image.shape}"
             )
-        theta = self.prepare_theta(theta)  # (B, 6)
+        raw = tf.convert_to_tensor(theta, dtype=self.compute_dtype)
+        if tf.executing_eagerly():
+            # Checked on the map as given: a NaN skew entry that
+            # allow_skew=False zeroes is still a broken input.
+            _check_finite_theta(raw)
+        theta = self.prepare_theta(raw)  # (B, 6)
         if weights is not None:
             return self._sample_bank(image, theta, weights)
         if self.separable:
@@ -182,6 +230,15 @@ class SpatialTransformer(keras.layers.Layer):
             raise ValueError(
                 f"`weights` must have shape (batch, {num}) to mix a bank of {num} "
                 f"images. Received: weights.shape={weights.shape}"
+            )
+        if (
+            theta.shape[0] is not None
+            and weights.shape[0] is not None
+            and theta.shape[0] != weights.shape[0]
+        ):
+            raise ValueError(
+                "`theta` and `weights` must have the same batch size. Received: "
+                f"theta.shape={theta.shape}, weights.shape={weights.shape}"
             )
         height, width = self.output_size
         if not self.separable:
@@ -249,6 +306,10 @@ class SpatialTransformer(keras.layers.Layer):
         x0 = tf.floor(x)
         y0 = tf.floor(y)
         flat = tf.reshape(image, [batch, -1, channels])  # (B, H*W, C)
+        # A NaN coordinate (from a NaN or infinite map) samples NaN, as the
+        # separable kernels do, never zero: a broken map must make the loss
+        # NaN, not paint a blank move. (`u != u` needs only TFLite builtins.)
+        unknown = tf.not_equal(x, x) | tf.not_equal(y, y)  # (B, h*w)
         out = 0.0
         for dy in (0.0, 1.0):
             for dx in (0.0, 1.0):
@@ -261,7 +322,7 @@ class SpatialTransformer(keras.layers.Layer):
                     & (yi >= 0.0)
                     & (yi <= tf.cast(in_h, dtype) - 1.0)
                 )
-                weight = tf.where(inside, weight, tf.zeros_like(weight))
+                weight = tf.where(inside | unknown, weight, tf.zeros_like(weight))
                 xi_c = tf.clip_by_value(tf.cast(xi, tf.int32), 0, in_w - 1)
                 yi_c = tf.clip_by_value(tf.cast(yi, tf.int32), 0, in_h - 1)
                 index = yi_c * in_w + xi_c  # (B, h*w)

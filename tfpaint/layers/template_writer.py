@@ -1,6 +1,7 @@
 """The template writer: what, where and which of a move, and its painting."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfpaint.layers import canvas as canvas_lib
@@ -22,6 +23,138 @@ def make_canvas(kind, channels, name="canvas"):
     if kind == "additive":
         return canvas_lib.AdditiveCanvas(channels=channels, name=name)
     raise ValueError(f"`canvas` must be one of {CANVASES}. Received: {kind!r}")
+
+
+# How errors name the sizes that move tensors share.
+_SHARED_SIZES = {"batch": "batch size", "moves": "number of moves"}
+
+
+def _names(names):
+    quoted = [f"`{n}`" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _static_size(tensor, axis):
+    return None if tensor.shape.rank is None else tensor.shape[axis]
+
+
+def _shape_text(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def check_move_shapes(named, note=""):
+    """Checks the shapes of move tensors and that they agree with each other.
+
+    Static checks raise at once wherever shapes are known. Sizes known only
+    when the graph runs (an unknown batch inside a `tf.function`) get scalar
+    asserts on `tf.shape`, which cost nothing next to the painting and which
+    XLA drops; element values are never looked at here (see
+    `check_move_values`).
+
+    Args:
+        named: a list of `(name, tensor, shape)`. `shape` holds ints (sizes
+            the axis must have) and strings (sizes every tensor must share,
+            such as "batch" and "moves").
+        note: appended to shape errors, e.g. "T = num_moves = 20".
+
+    Returns:
+        The tensors, in graph mode behind the asserts their unknown sizes need.
+
+    Raises:
+        ValueError: on a rank, a size or a shared size that is wrong statically.
+    """
+    note = f" ({note})" if note else ""
+    shared = {}  # symbol -> [(name, tensor, axis)]
+    asserts = []
+    for name, tensor, shape in named:
+        rank = tensor.shape.rank
+        wrong = rank is not None and rank != len(shape)
+        if not wrong and rank is not None:
+            wrong = any(
+                isinstance(size, int) and tensor.shape[axis] not in (None, size)
+                for axis, size in enumerate(shape)
+            )
+        if wrong:
+            raise ValueError(
+                f"`{name}` must have shape {_shape_text(shape)}{note}. "
+                f"Received: {name}.shape={_shape_text(tensor.shape.as_list())}"
+            )
+        message = f"`{name}` must have shape {_shape_text(shape)}{note}"
+        if rank is None:
+            asserts.append(tf.debugging.assert_rank(tensor, len(shape), message=message))
+        for axis, size in enumerate(shape):
+            if isinstance(size, str):
+                shared.setdefault(size, []).append((name, tensor, axis))
+            elif _static_size(tensor, axis) is None:
+                asserts.append(
+                    tf.debugging.assert_equal(tf.shape(tensor)[axis], size, message=message)
+                )
+    for symbol, members in shared.items():
+        if len(members) < 2:
+            continue
+        message = (
+            f"{_names([m[0] for m in members])} must have the same "
+            f"{_SHARED_SIZES.get(symbol, symbol)}"
+        )
+        sizes = [_static_size(t, axis) for _, t, axis in members]
+        if len(set(sizes) - {None}) > 1:
+            received = ", ".join(
+                f"{n}.shape={_shape_text(t.shape.as_list())}" for n, t, _ in members
+            )
+            raise ValueError(f"{message}. Received: {received}")
+        if None not in sizes:
+            continue
+        # Each size unknown until the graph runs is compared with a known one
+        # (or with the first).
+        ref = next((i for i, size in enumerate(sizes) if size is not None), 0)
+        ref_name, ref_tensor, ref_axis = members[ref]
+        ref_size = tf.shape(ref_tensor)[ref_axis]
+        for i, ((name, tensor, axis), size) in enumerate(zip(members, sizes)):
+            if size is None and i != ref:
+                asserts.append(
+                    tf.debugging.assert_equal(
+                        tf.shape(tensor)[axis], ref_size,
+                        message=f"{message}: `{name}` differs from `{ref_name}`",
+                    )
+                )
+    tensors = [t for _, t, _ in named]
+    if not asserts or tf.executing_eagerly():
+        return tensors
+    with tf.control_dependencies(asserts):
+        checked = [tf.identity(t) for t in tensors]
+    # What the asserts guarantee becomes static, for the layers downstream.
+    known = {}
+    for symbol, members in shared.items():
+        sizes = {_static_size(t, axis) for _, t, axis in members} - {None}
+        known[symbol] = sizes.pop() if sizes else None
+    for tensor, (_, _, shape) in zip(checked, named):
+        tensor.set_shape([known.get(d) if isinstance(d, str) else d for d in shape])
+    return checked
+
+
+def check_move_values(name, tensor, low=None, high=None):
+    """Raises a ValueError if `tensor` is not finite (or not in [low, high]).
+
+    Looks at every value, so call it in eager mode only: inside a training
+    step a per-element assert would cost a pass over the tensor and a sync.
+    """
+    tensor = tf.convert_to_tensor(tensor)
+    ok = tf.math.is_finite(tensor)
+    if low is not None:
+        ok = tf.logical_and(ok, tensor >= tf.cast(low, tensor.dtype))
+    if high is not None:
+        ok = tf.logical_and(ok, tensor <= tf.cast(high, tensor.dtype))
+    if bool(tf.reduce_all(ok)):
+        return
+    ok, values = ok.numpy(), tensor.numpy()
+    bad = np.argwhere(~ok)
+    first = tuple(int(i) for i in bad[0])
+    where = "[" + ", ".join(map(str, first)) + "]"
+    bounds = f" and in [{low:g}, {high:g}]" if low is not None and high is not None else ""
+    raise ValueError(
+        f"`{name}` values must be finite{bounds}. Received: {len(bad)} of {ok.size} "
+        f"values are not, e.g. {name}{where}={float(values[first])}"
+    )
 
 
 @keras.saving.register_keras_serializable(package="tfpaint")
@@ -212,9 +345,25 @@ class TemplateWriter(keras.layers.Layer):
 
         Returns:
             `(B, T, H, W, 1)` masks in [0, 1].
+
+        Raises:
+            ValueError: if the shapes are not `(B, T, 6)` and `(B, T, K)` with
+                the same B and T (inside a `tf.function`, sizes unknown when
+                tracing fail when it runs); in eager mode also if `where` is
+                not finite or `which` not in [0, 1].
         """
         where = tf.convert_to_tensor(where, self.compute_dtype)
         which = tf.convert_to_tensor(which, self.compute_dtype)
+        where, which = check_move_shapes(
+            [
+                ("where", where, ("batch", "moves", 6)),
+                ("which", which, ("batch", "moves", self.num_templates)),
+            ],
+            note=f"{self.num_templates} templates",
+        )
+        if tf.executing_eagerly():
+            check_move_values("where", where)
+            check_move_values("which", which, 0.0, 1.0)
         batch, moves = tf.shape(where)[0], tf.shape(where)[1]
         flat = self.transformer(
             self.bank.bank()[..., None],  # (K, S, S, 1)
@@ -224,7 +373,29 @@ class TemplateWriter(keras.layers.Layer):
         return tf.reshape(flat, [batch, moves, *self.canvas_size, 1])
 
     def paint(self, masks, what, initial=None):
-        """UPDATE_CANVAS for every move: the canvas after each, `(B, T, H, W, C)`."""
+        """UPDATE_CANVAS for every move: the canvas after each, `(B, T, H, W, C)`.
+
+        Args:
+            masks: `(B, T, H, W, 1)` placed templates (from `render`).
+            what: `(B, T, C)` colours.
+            initial: optional canvas state `(B, H, W, C)` to paint over.
+
+        Raises:
+            ValueError: if `masks` and `what` disagree on B or T or have the
+                wrong shape; in eager mode also if `what` is not finite.
+        """
+        masks = tf.convert_to_tensor(masks, self.compute_dtype)
+        what = tf.convert_to_tensor(what, self.compute_dtype)
+        height, width = self.canvas_size
+        masks, what = check_move_shapes(
+            [
+                ("masks", masks, ("batch", "moves", height, width, 1)),
+                ("what", what, ("batch", "moves", self.channels)),
+            ],
+            note=f"{self.channels} channels",
+        )
+        if tf.executing_eagerly():
+            check_move_values("what", what)
         return self.canvas_layer(masks, what, initial=initial)
 
     def call(self, h, initial=None, training=False):

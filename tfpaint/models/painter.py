@@ -124,8 +124,38 @@ class _PainterBase(keras.Model):
 
         Returns:
             `(B, T, H, W, C)` the canvas after each move.
+
+        Raises:
+            ValueError: if the shapes are not those above (T = `num_moves`, C
+                = channels, K = number of templates) or the batch sizes
+                differ; in eager mode also if a value is not finite, `which`
+                is not in [0, 1], or (on the "over" canvas, whose colours are
+                sigmoids) `what` is not in [0, 1]. Inside a `tf.function`
+                sizes unknown when tracing fail when the graph runs, and
+                values are not looked at (the SavedModel's `render`
+                signature checks them).
         """
-        masks = self.writer.render(where, which)
+        channels = self.image_shape[2]
+        num_templates = len(self.templates)
+        moves = self.num_moves
+        where, what, which = (
+            tf.convert_to_tensor(t, self.compute_dtype) for t in (where, what, which)
+        )
+        where, what, which = tw.check_move_shapes(
+            [
+                ("where", where, ("batch", moves, 6)),
+                ("what", what, ("batch", moves, channels)),
+                ("which", which, ("batch", moves, num_templates)),
+            ],
+            note=(
+                f"T = num_moves = {moves}, C = channels = {channels}, "
+                f"K = {num_templates} templates"
+            ),
+        )
+        if tf.executing_eagerly() and self.canvas == "over":
+            # Additive-canvas colours are unbounded logits.
+            tw.check_move_values("what", what, 0.0, 1.0)
+        masks = self.writer.render(where, which)  # Checks where and which values.
         return self.writer.paint(masks, what)
 
 
@@ -415,6 +445,15 @@ class RecurrentPainter(_PainterBase):
     def call(self, images, training=False):
         images = tf.convert_to_tensor(images, self.compute_dtype)
         _check_image(images, self.image_shape)
+        if images.shape[0] == 0:
+            # With a batch known to be 0, Keras' TF `ops.add` mistakes the
+            # LSTM cell's (0, 4U) recurrent term for a bias and `bias_add`
+            # fails. Paint one blank image instead and keep none of it: the
+            # keys, shapes and dtypes of any batch, and zero (not missing)
+            # gradients, as the SimplePainter gives.
+            blank = tf.zeros([1, *self.image_shape], images.dtype)
+            outputs = self.call(blank, training=training)
+            return {k: v[:0] for k, v in outputs.items()}
         batch = tf.shape(images)[0]
         height, width, _ = self.image_shape
         x = tf.reshape(images, [batch, -1])  # (B, H*W*C)
