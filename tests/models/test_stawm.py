@@ -19,7 +19,7 @@ SMALL = dict(
 )
 _VARIANTS = (
     ("classify", dict(heads=("classify",))),
-    ("draw_addition", dict(heads=("draw",), canvas="addition")),
+    ("draw_additive", dict(heads=("draw",), canvas="additive")),
     ("draw_bernoulli", dict(heads=("draw",), canvas="bernoulli")),
     ("sketchpad", dict(heads=("classify", "draw"), canvas="bernoulli", learnable_rates=True)),
 )
@@ -90,8 +90,8 @@ class STAWMTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(out["thetas"], identity)
         self.assertAllClose(out["write_thetas"], identity)
 
-    def test_addition_canvas_is_eq3(self):
-        model = make(heads=("draw",), canvas="addition")
+    def test_additive_canvas_is_eq3(self):
+        model = make(heads=("draw",), canvas="additive")
         out = model(self.images)
         sketches = tf.reshape(out["sketches"], (-1, 6, 6, 1))
         placed = model.writer(sketches, tf.reshape(out["write_thetas"], (-1, 6)))
@@ -120,6 +120,32 @@ class STAWMTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(a["masks"], b["masks"])
         c, d = model(self.images, training=True), model(self.images, training=True)
         self.assertGreater(np.abs(c["masks"] - d["masks"]).max(), 1e-3)
+
+    def _warped_alpha(self, model, out):
+        sketches = tf.reshape(out["sketches"], (-1, 6, 6, 2))  # already sigmoid
+        placed = model.writer(sketches, tf.reshape(out["write_thetas"], (-1, 6)))
+        return tf.reshape(placed, (B, 3, 16, 16, 2)).numpy()[..., 1:].astype(np.float64)
+
+    def test_bernoulli_inference_mask_is_expected_mask(self):
+        model = make(heads=("draw",), canvas="bernoulli")
+        out = model(self.images)
+        # The probabilities of eq 4's Bernoulli, kept off 0 and 1.
+        expected = np.clip(self._warped_alpha(model, out), 1e-6, 1 - 1e-6)
+        self.assertAllClose(out["masks"], expected, atol=1e-6)
+        self.assertGreater(np.ptp(expected), 0.1)
+
+    def test_bernoulli_training_masks_are_concrete_at_temperature(self):
+        # tau * logit(B) - logit(P) is the Concrete's Logistic(0, 1) noise;
+        # its quartiles are -log 3, 0, log 3 (robust to masks that round to 1).
+        model = make(heads=("draw",), canvas="bernoulli", temperature=0.3)
+        out = model(self.images, training=True)
+        alpha = np.clip(self._warped_alpha(model, out), 1e-6, 1 - 1e-6)
+        masks = out["masks"].numpy().astype(np.float64)
+        self.assertTrue(np.all((masks >= 0.0) & (masks <= 1.0)))
+        with np.errstate(divide="ignore"):
+            noise = 0.3 * (np.log(masks) - np.log1p(-masks)) - np.log(alpha / (1 - alpha))
+        quartiles = np.quantile(noise, [0.25, 0.5, 0.75])
+        self.assertAllClose(quartiles, [-np.log(3.0), 0.0, np.log(3.0)], atol=0.15)
 
     def test_kl_is_joint_kl_of_eq25(self):
         out = make(heads=("draw",))(self.images, training=True)
@@ -194,10 +220,10 @@ class STAWMTest(tf.test.TestCase, parameterized.TestCase):
         changed = [not np.allclose(b, w.numpy()) for b, w in zip(before, model.trainable_weights)]
         self.assertTrue(all(changed))
 
-    def test_glimpse_boxes(self):
-        boxes = stawm.glimpse_boxes([[1.0, 0, 0, 0, 1.0, 0], [0.5, 0, 0.5, 0, 0.25, -0.5]],
-                                    (16, 32))
-        self.assertAllClose(boxes, [[0, 0, 32, 16], [16, 2, 32, 6]])
+    def test_old_runs_canvas_name_reads_as_additive(self):
+        # Runs written before the canvas was called "additive" everywhere
+        # store canvas="addition" in their model.json.
+        self.assertEqual(stawm.STAWM(heads=("draw",), canvas="addition").canvas, "additive")
 
     @parameterized.named_parameters(
         ("heads", dict(heads=("segment",)), "`heads` must be a non-empty subset"),

@@ -3,6 +3,7 @@
 from tfpaint.layers.canvas import AdditiveCanvas
 from tfpaint.layers.canvas import OverCanvas
 from tfpaint.layers.hebb_rosenblatt import HebbRosenblattCell
+from tfpaint.layers.latents import ConcreteLatent
 from tfpaint.layers.latents import GaussianLatent
 from tfpaint.layers.sorter import OcclusionSorter
 from tfpaint.layers.spatial_transformer import SpatialTransformer

@@ -4,26 +4,25 @@ One `STAWM` model holds the attention policy of fig 2 (context CNN, glimpse
 CNN, two-layer LSTM, glimpse affine, what x where pathway into a
 Hebb-Rosenblatt memory) and any of two heads reading the memory:
 "classify" (fig 3, terminal memory) and "draw" (fig 4, intermediate
-memories, addition or Bernoulli canvas, per-glimpse Gaussian latents). Both
+memories, additive or Bernoulli canvas, per-glimpse Gaussian latents). Both
 heads together are the visual sketchpad (section 4.4); freezing everything
 but the classifier's query, the classifier and the memory rates gives the
 self-supervised classifier (section 4.2).
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from tfpaint.layers import canvas as canvas_lib
 from tfpaint.layers import hebb_rosenblatt as hr
 from tfpaint.layers import latents
 from tfpaint.layers import spatial_transformer as st
 
-tfd = tfp.distributions
-
 HEADS = ("classify", "draw")
-CANVASES = ("addition", "bernoulli")
+CANVASES = ("additive", "bernoulli")
+# The name of the additive canvas in runs written before it was called
+# "additive" everywhere; still read from their model.json.
+_OLD_CANVAS_NAMES = {"addition": "additive"}
 # Mask probabilities are kept this far from 0 and 1 so that the Concrete
 # logits stay finite where the warped mask is exactly zero (outside a sketch).
 _MASK_EPSILON = 1e-6
@@ -75,7 +74,7 @@ class STAWM(keras.Model):
         affine_hidden: width of the first dense layer of each pose head.
         heads: tuple from `HEADS`.
         num_classes: classes of the "classify" head.
-        canvas: "addition" or "bernoulli" (the "draw" head).
+        canvas: "additive" (eq 3) or "bernoulli" (eq 4), for the "draw" head.
         latent_units: K, the size of each glimpse's Gaussian latent.
         temperature: tau of the Concrete mask ("bernoulli").
         dropout: rate on glimpse features and on the classifier's latent.
@@ -125,7 +124,7 @@ class STAWM(keras.Model):
         affine_hidden=64,
         heads=("classify",),
         num_classes=10,
-        canvas="addition",
+        canvas="additive",
         latent_units=4,
         temperature=0.5,
         dropout=0.5,
@@ -148,6 +147,7 @@ class STAWM(keras.Model):
         heads = (heads,) if isinstance(heads, str) else tuple(heads)
         if not heads or any(h not in HEADS for h in heads):
             raise ValueError(f"`heads` must be a non-empty subset of {HEADS}. Received: {heads}")
+        canvas = _OLD_CANVAS_NAMES.get(canvas, canvas)
         if canvas not in CANVASES:
             raise ValueError(f"`canvas` must be one of {CANVASES}. Received: {canvas!r}")
         if padding not in ("valid", "same"):
@@ -283,14 +283,19 @@ class STAWM(keras.Model):
             self.writer = st.SpatialTransformer(
                 image_shape[:2], allow_skew=False, inverse=True, name="writer"
             )
-            if canvas == "addition":
+            if canvas == "additive":
                 self.additive_canvas = canvas_lib.AdditiveCanvas(
                     channels, initial_logit=-6.0, name="additive_canvas"
                 )
                 # Only its blank logit and `step` are used, never its call.
                 self.additive_canvas.build()
             else:
-                self.mask_seed = keras.random.SeedGenerator(seed, name="mask_seed")
+                # The relaxed mask in training, its probabilities (the expected
+                # mask) at inference.
+                self.mask_latent = latents.ConcreteLatent(
+                    "bernoulli", temperature=self.temperature, inference="mean",
+                    epsilon=_MASK_EPSILON, seed=seed, name="mask_latent",
+                )
 
     def _init(self, name, index):
         seed = None if self.seed is None else self.seed + 101 * (index + 1)
@@ -436,7 +441,7 @@ class STAWM(keras.Model):
             "sigma": tf.reshape(code["sigma"], [-1, n, k]),
             "kl": kl,
         }
-        if self.canvas == "addition":
+        if self.canvas == "additive":
             placed = self.writer(sketches, thetas)  # (B*N, H, W, C)
             placed = tf.reshape(placed, [-1, n, height, width, channels])
             hidden = self.additive_canvas.blank(batch, height, width, placed.dtype)
@@ -451,14 +456,8 @@ class STAWM(keras.Model):
             # mask are zero, so the canvas there is left as it was.
             placed = self.writer(tf.sigmoid(sketches), thetas)  # (B*N, H, W, C+1)
             placed = tf.reshape(placed, [-1, n, height, width, channels + 1])
-            probs = tf.clip_by_value(placed[..., channels:], _MASK_EPSILON,
-                                     1.0 - _MASK_EPSILON)  # (B, N, H, W, 1)
-            if training:
-                concrete = tfd.RelaxedBernoulli(self.temperature, probs=probs)
-                seed = tf.cast(self.mask_seed.next(), tf.int32)
-                masks = concrete.sample(seed=seed)
-            else:
-                masks = probs  # The expected mask: deterministic inference.
+            masks = self.mask_latent(probs=placed[..., channels:],
+                                     training=training)["sample"]  # (B, N, H, W, 1)
             picture = tf.zeros([batch, height, width, channels], placed.dtype)
             canvases = []
             for color, mask in zip(tf.unstack(placed[..., :channels], axis=1),
@@ -471,21 +470,3 @@ class STAWM(keras.Model):
         out["canvas"] = canvases[-1]
         return out
 
-
-def glimpse_boxes(thetas, image_size):
-    """Pixel boxes `(x0, y0, x1, y1)` the glimpses cover (for summaries).
-
-    Args:
-        thetas: `(..., 6)` NumPy output-to-input maps (no skew).
-        image_size: `(height, width)` of the image.
-
-    Returns:
-        `(..., 4)` float boxes in pixel coordinates.
-    """
-    thetas = np.asarray(thetas)
-    height, width = image_size
-    a, c, e, f = thetas[..., 0], thetas[..., 2], thetas[..., 4], thetas[..., 5]
-    x0, x1 = np.minimum(c - a, c + a), np.maximum(c - a, c + a)
-    y0, y1 = np.minimum(f - e, f + e), np.maximum(f - e, f + e)
-    return np.stack([(x0 + 1) * width / 2, (y0 + 1) * height / 2,
-                     (x1 + 1) * width / 2, (y1 + 1) * height / 2], axis=-1)
