@@ -30,8 +30,8 @@ import tensorflow as tf
 
 from export import lite
 from export import serving
-from trainers import painter_lib
-from trainers.configs import painter as configs
+from tfpaint import runs
+from tfpaint.models import painter
 
 FLAGS = flags.FLAGS
 # Issue 3's targets, printed beside the figures (never asserted).
@@ -43,6 +43,15 @@ flags.DEFINE_float("seconds", 3.0, "Timing budget per measurement.")
 flags.DEFINE_integer("threads", None, "LiteRT threads (default: all cores).")
 flags.DEFINE_integer("callers", 2, "Concurrent callers of the SavedModel throughput column "
                      "(0: leave it out). One LiteRT interpreter serves one caller at a time.")
+
+
+def default_model():
+    """The untrained Painter of `//trainers:painter`'s default config,
+    mnist_20moves (a test checks that the two agree)."""
+    model = painter.SimplePainter(num_moves=20, image_shape=(28, 28, 1), templates=("circle",),
+                                  template_size=16, initial_scale=3.0, seed=0)
+    model(tf.zeros((1, 28, 28, 1)))
+    return model
 
 
 def _median_ms(fn, seconds):
@@ -92,11 +101,10 @@ def measure(name, call, images, batch_size, seconds, callers=None):
 def main(argv):
     del argv
     if FLAGS.checkpoint:
-        model, config, _ = painter_lib.restore_model(FLAGS.checkpoint)
+        model, config, _ = runs.restore_model(FLAGS.checkpoint)
+        name = config.get("name", "trained")
     else:
-        config = configs.get_config("mnist_20moves")
-        model = painter_lib.build_model(config, (28, 28, 1))
-        model(tf.zeros((1, 28, 28, 1)))
+        model, name = default_model(), "mnist_20moves"
     rng = np.random.default_rng(0)
     images = rng.uniform(size=(FLAGS.batch_size, *model.image_shape)).astype(np.float32)
     reference = model(images[:16], training=False)
@@ -125,7 +133,7 @@ def main(argv):
                                     FLAGS.batch_size, FLAGS.seconds))
                 rows.append(measure("TFLite moves", runner.moves, images,
                                     FLAGS.batch_size, FLAGS.seconds))
-    print(f"\n20-move MNIST Painter ({config.name}, {'trained' if FLAGS.checkpoint else 'initial'}"
+    print(f"\n20-move MNIST Painter ({name}, {'trained' if FLAGS.checkpoint else 'initial'}"
           f" weights), {os.cpu_count()} CPU cores")
     print("(moves: the `moves` signature, without the per-move canvases)")
     print(f"target: SavedModel >= {TARGET_IMAGES_PER_S:,} img/s at batch 256 (one caller); "

@@ -1,13 +1,16 @@
-"""TFLite conversion of an exported Painter and a checked LiteRT runner.
+"""TFLite conversion of an exported model and a checked LiteRT runner.
 
 The converter reads the SavedModel written by `export.serving`, so the phone
-runs the very graph TF Serving runs, with all its signatures
-(`serving_default`, `moves`, `render`). Only TFLite builtin ops are allowed: a layer
-that needs Select TF ops makes the conversion fail here rather than ship a
-model that needs the Flex delegate.
+runs the very graph TF Serving runs, with all its signatures (a Painter's
+`serving_default`, `moves` and `render`; STAWM's `classify` and / or `draw`).
+Only TFLite builtin ops are allowed: a layer that needs Select TF ops makes
+the conversion fail here rather than ship a model that needs the Flex
+delegate.
 
 TFLite has no Assert op: the converter drops the SavedModel's in-graph input
-checks. `LitePainter` repeats them in Python before invoking the interpreter.
+checks. `LiteModel` repeats them in Python, from the signature description
+(`assets.extra/tfpaint.json`, copied beside the `.tflite` file), before
+invoking the interpreter.
 """
 
 import json
@@ -21,7 +24,7 @@ from tfpaint import files
 
 
 def convert(saved_model_dir, output_path):
-    """Converts a Painter SavedModel to a `.tflite` file (builtin ops only).
+    """Converts an exported SavedModel to a `.tflite` file (builtin ops only).
 
     Args:
         saved_model_dir: a version directory (or a model directory: its newest
@@ -36,9 +39,8 @@ def convert(saved_model_dir, output_path):
         RuntimeError: naming the ops, if some op has no TFLite builtin.
     """
     saved_model_dir = serving.latest_version_dir(os.path.abspath(saved_model_dir))
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        saved_model_dir, signature_keys=["serving_default", "moves", "render"]
-    )
+    keys = list(tf.saved_model.load(saved_model_dir).signatures)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=keys)
     # Builtins only: no Flex (Select TF ops) delegate on the device.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
@@ -53,8 +55,7 @@ def convert(saved_model_dir, output_path):
     if os.path.exists(metadata):  # The signature description travels along.
         with open(metadata) as f:
             meta = json.load(f)
-        files.atomic_write(os.path.splitext(output_path)[0] + ".json",
-                           json.dumps(meta, indent=2))
+        files.atomic_write(metadata_path(output_path), json.dumps(meta, indent=2))
     return output_path, saved_model_dir
 
 
@@ -74,33 +75,45 @@ def _interpreter(model_path, num_threads):
     return litert.Interpreter(model_path=model_path, num_threads=num_threads)
 
 
-class LitePainter:
-    """Runs a converted Painter in the LiteRT interpreter, checking inputs.
+def metadata_path(model_path):
+    """The signature description that `convert` writes beside a `.tflite` file."""
+    return os.path.splitext(model_path)[0] + ".json"
+
+
+class LiteModel:
+    """Runs a converted model in the LiteRT interpreter, checking inputs.
+
+    The checks are those of the SavedModel's signatures: float32, the
+    signature's shape, finite values, the value range of each input that has
+    one, and one batch size for all inputs of a call.
 
     Args:
-        model_path: the `.tflite` file.
+        model_path: the `.tflite` file (its `.json` description beside it).
         num_threads: interpreter threads.
 
-    Call `paint(image)` for `serving_default`, `moves(image)` for `moves` and
-    `render(where, what, which)` for the `render` signature; both return dicts of NumPy arrays named as
-    in the SavedModel.
+    Call `run(signature, **inputs)`; it returns a dict of NumPy arrays named
+    as in the SavedModel.
     """
 
     def __init__(self, model_path, num_threads=None):
         self.interpreter = _interpreter(model_path, num_threads or os.cpu_count())
-        self._paint = self.interpreter.get_signature_runner("serving_default")
-        self._moves = self.interpreter.get_signature_runner("moves")
-        self._render = self.interpreter.get_signature_runner("render")
-        details = self._paint.get_input_details()["image"]
-        self.image_shape = tuple(int(d) for d in details["shape_signature"][1:])
-        render_inputs = self._render.get_input_details()
-        self._render_shapes = {
-            name: tuple(int(d) for d in render_inputs[name]["shape_signature"][1:])
-            for name in ("where", "what", "which")
-        }
+        self.signatures = {}
+        self.ranges = {}
+        description = {}
+        if os.path.exists(metadata_path(model_path)):
+            with open(metadata_path(model_path)) as f:
+                description = json.load(f).get("signatures", {})
+        for name in self.interpreter.get_signature_list():
+            runner = self.interpreter.get_signature_runner(name)
+            inputs = runner.get_input_details()
+            self.signatures[name] = (runner, {
+                key: tuple(int(d) for d in details["shape_signature"][1:])
+                for key, details in inputs.items()})
+            described = description.get(name, {}).get("inputs", {})
+            self.ranges[name] = {key: described.get(key, {}).get("range") for key in inputs}
 
     @staticmethod
-    def _check(array, shape, name, low=None, high=None):
+    def _check(array, shape, name, value_range=None):
         array = np.asarray(array)
         if array.dtype != np.float32:
             raise TypeError(f"`{name}` must be float32. Received: dtype={array.dtype}")
@@ -111,25 +124,49 @@ class LitePainter:
             )
         if not np.all(np.isfinite(array)):
             raise ValueError(f"`{name}` values must be finite")
-        if low is not None and (array.min(initial=low) < low or array.max(initial=high) > high):
-            raise ValueError(f"`{name}` values must be finite and in [{low}, {high}]")
+        if value_range is not None:
+            low, high = value_range
+            if array.min(initial=low) < low or array.max(initial=high) > high:
+                raise ValueError(f"`{name}` values must be finite and in [{low}, {high}]")
         return array
+
+    def run(self, signature, **inputs):
+        """Runs `signature` on checked inputs; a dict of NumPy outputs."""
+        if signature not in self.signatures:
+            raise ValueError(
+                f"No signature {signature!r} in this model; it has "
+                f"{', '.join(sorted(self.signatures))}."
+            )
+        runner, shapes = self.signatures[signature]
+        if set(inputs) != set(shapes):
+            raise ValueError(
+                f"Signature {signature!r} takes {sorted(shapes)}. Received: {sorted(inputs)}")
+        checked = {k: self._check(v, shapes[k], k, self.ranges[signature][k])
+                   for k, v in inputs.items()}
+        if len({len(v) for v in checked.values()}) > 1:
+            raise ValueError(f"`{'`, `'.join(sorted(checked))}` must have the same batch size")
+        return runner(**checked)
+
+    @property
+    def image_shape(self):
+        """`(H, W, C)` of the `image` input of `serving_default`."""
+        return self.signatures["serving_default"][1]["image"]
+
+
+class LitePainter(LiteModel):
+    """A converted Painter: `paint(image)` runs `serving_default`,
+    `moves(image)` runs `moves` and `render(where, what, which)` runs
+    `render`; each returns a dict of NumPy arrays named as in the SavedModel.
+    """
 
     def paint(self, image):
         """`serving_default`: paints a batch of images in [0, 1]."""
-        image = self._check(image, self.image_shape, "image", 0.0, 1.0)
-        return self._paint(image=image)
+        return self.run("serving_default", image=image)
 
     def moves(self, image):
         """`moves`: the strokes and final canvas, without per-move canvases."""
-        image = self._check(image, self.image_shape, "image", 0.0, 1.0)
-        return self._moves(image=image)
+        return self.run("moves", image=image)
 
     def render(self, where, what, which):
         """`render`: paints given moves (same checks as the SavedModel)."""
-        where = self._check(where, self._render_shapes["where"], "where")
-        what = self._check(what, self._render_shapes["what"], "what")
-        which = self._check(which, self._render_shapes["which"], "which", 0.0, 1.0)
-        if not len(where) == len(what) == len(which):
-            raise ValueError("`where`, `what` and `which` must have the same batch size")
-        return self._render(where=where, what=what, which=which)
+        return self.run("render", where=where, what=what, which=which)

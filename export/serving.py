@@ -1,8 +1,10 @@
-"""A trained Painter as a SavedModel that TF Serving loads, and its signatures.
+"""Trained tfpaint models as SavedModels that TF Serving loads, and their signatures.
 
-The SavedModel holds two signatures, both built on the model's own forward
-pass and its `render` method (no second implementation to drift):
+Every signature is built on the model's own forward pass (and, for a Painter,
+its `render` method): no second implementation to drift. Each model family
+has a `Signatures` class; `signatures_for(model)` picks it:
 
+Painters (`PainterSignatures`):
 - `serving_default`: `image` `[batch, H, W, C]` float32 in [0, 1] ->
   `canvas` `[batch, H, W, C]`, `canvases` `[batch, T, H, W, C]` (the canvas
   after every move), `where` `[batch, T, 6]` (canvas -> template affine),
@@ -14,12 +16,21 @@ pass and its `render` method (no second implementation to drift):
 - `render`: `where`, `what`, `which` (as above, possibly edited by hand) ->
   `canvas` and `canvases`.
 
-All three check their inputs inside the graph (shape, value range, finite values),
-so TF Serving answers a bad request with an error that names the problem
-instead of returning a wrong picture. dtype is checked by the signature.
-Shapes are checked before the model runs; the image's values are reduced to
-one bool in the same pass as the model and asserted before any output is
-returned.
+STAWM (`StawmSignatures`):
+- `classify` (a model with the classification head): `image` -> `logits` and
+  `probabilities` `[batch, classes]`, `boxes` `[batch, N, 4]` (each glimpse's
+  `(x0, y0, x1, y1)` in pixels).
+- `draw` (a model with the drawing head): `image` -> `canvas`, `canvases`
+  `[batch, N, H, W, C]` (the picture after each glimpse), `boxes` and
+  `write_boxes` (where each glimpse's sketch was written).
+- `serving_default`: the first of the two the model has.
+
+All signatures check their inputs inside the graph (shape, value range,
+finite values), so TF Serving answers a bad request with an error that names
+the problem instead of returning a wrong picture. dtype is checked by the
+signature. Shapes are checked before the model runs; an image's values are
+reduced to one bool in the same pass as the model and asserted before any
+output is returned.
 
 The versioned layout TF Serving watches is `<export_base>/<model_name>/<N>/`;
 each export takes the next free integer N and appears atomically (it is
@@ -36,15 +47,21 @@ import keras
 import tensorflow as tf
 
 from tfpaint import files
+from tfpaint.layers import spatial_transformer as st
 from tfpaint.models import painter
+from tfpaint.models import stawm
 
 SERVING_OUTPUTS = ("canvas", "canvases", "where", "what", "which")
 MOVES_OUTPUTS = ("canvas", "where", "what", "which")
 RENDER_OUTPUTS = ("canvas", "canvases")
+CLASSIFY_OUTPUTS = ("logits", "probabilities", "boxes")
+DRAW_OUTPUTS = ("canvas", "canvases", "boxes", "write_boxes")
 # Extra files inside a version directory go to assets.extra/ (TF Serving's
 # convention); this one describes the signatures for humans and clients.
 METADATA_FILE = os.path.join("assets.extra", "tfpaint.json")
 _VERSION = re.compile(r"^\d+$")
+# `.staging-<pid>-<version>`: an export in progress, by the process `pid`.
+_STAGING = re.compile(r"^\.staging-(\d+)-\d+$")
 
 
 def _check_shape(tensor, shape, name):
@@ -81,71 +98,49 @@ def _check_finite(tensor, name):
     return [tf.debugging.assert_all_finite(tensor, f"`{name}` values must be finite")]
 
 
-class PainterSignatures:
-    """The serving functions of a Painter (shared by SavedModel and TFLite).
+def _spec_metadata(spec, value_range=None):
+    meta = {"shape": [-1 if d is None else d for d in spec.shape.as_list()],
+            "dtype": spec.dtype.name}
+    if value_range is not None:
+        meta["range"] = list(value_range)
+    return meta
 
-    `serving_default`, `moves` and `render` are described in the module
-    docstring.
+
+class Signatures:
+    """The serving functions of a model, with their input checks.
+
+    A subclass defines `endpoints()` (signature name -> `tf.function` with an
+    input signature) and `metadata()`. This base class holds what every family
+    shares: the image spec and the checked run of a compiled image function.
 
     Args:
-        model: a built Painter (`SimplePainter`, `ConvPainter` or
-            `RecurrentPainter`).
+        model: a built tfpaint model with an `image_shape`.
         jit: compile the model's computation with XLA inside the SavedModel.
             The assertions stay outside the compiled part (XLA drops them);
             the image's value range is reduced to one bool inside it.
 
     Attributes:
-        image_spec, where_spec, what_spec, which_spec: the input
-            `tf.TensorSpec`s.
+        image_spec: the `image` input's `tf.TensorSpec`.
     """
 
     def __init__(self, model, jit=False):
         self.model = model
         self.jit = bool(jit)
         height, width, channels = model.image_shape
-        moves = model.num_moves
-        num_templates = len(model.templates)
         self.image_spec = tf.TensorSpec([None, height, width, channels], tf.float32, "image")
-        self.where_spec = tf.TensorSpec([None, moves, 6], tf.float32, "where")
-        self.what_spec = tf.TensorSpec([None, moves, channels], tf.float32, "what")
-        self.which_spec = tf.TensorSpec([None, moves, num_templates], tf.float32, "which")
-        # Over-canvas colours are sigmoid outputs in [0, 1]; additive-canvas
-        # colours are unbounded logits.
-        self._what_bounded = getattr(model, "canvas", "over") == "over"
-        self._paint = tf.function(self._paint_fn, jit_compile=self.jit)
-        self._moves = tf.function(self._moves_fn, jit_compile=self.jit)
-        self._render = tf.function(self._render_fn, jit_compile=self.jit)
-        self.serving_default = tf.function(self._serve, input_signature=[self.image_spec])
-        self.moves = tf.function(self._serve_moves, input_signature=[self.image_spec])
-        self.render = tf.function(
-            self._render_checked,
-            input_signature=[self.where_spec, self.what_spec, self.which_spec],
-        )
 
-    def _paint_fn(self, image):
-        outputs = self.model(image, training=False)
-        outputs = self._write_once({k: outputs[k] for k in SERVING_OUTPUTS})
-        return outputs, _in_range(image, 0.0, 1.0)
+    def endpoints(self):
+        """Signature name -> `tf.function` with its input signature."""
+        raise NotImplementedError
 
-    def _moves_fn(self, image):
-        outputs = self.model(image, training=False)
-        return {k: outputs[k] for k in MOVES_OUTPUTS}, _in_range(image, 0.0, 1.0)
-
-    def _render_fn(self, where, what, which):
-        canvases = self.model.render(where, what, which)  # (B, T, H, W, C)
-        return self._write_once({"canvas": canvases[:, -1], "canvases": canvases})
-
-    def _write_once(self, outputs):
-        """Under XLA, makes the compiled function write each canvas once.
-
-        See `painter.write_canvases_once` (at T = 20 the recomputation it
-        avoids cost more than all the template placement). `_drop_extras`
-        discards the per-move copies outside the compiled part.
-        """
-        if self.jit:
-            outputs, per_move = painter.write_canvases_once(outputs)
-            outputs["_per_move"] = per_move
-        return outputs
+    def _image_signature(self, fn, outputs):
+        """A checked signature of `image` running `fn(image) -> dict` compiled."""
+        compiled = tf.function(
+            lambda image: ({k: v for k, v in fn(image).items() if k in outputs or
+                            k.startswith("_")}, _in_range(image, 0.0, 1.0)),
+            jit_compile=self.jit)
+        return tf.function(lambda image: self._image_outputs(compiled, image),
+                           input_signature=[self.image_spec])
 
     @staticmethod
     def _drop_extras(outputs):
@@ -172,11 +167,71 @@ class PainterSignatures:
         with tf.control_dependencies([check]):
             return {k: tf.identity(v) for k, v in self._drop_extras(outputs).items()}
 
-    def _serve(self, image):
-        return self._image_outputs(self._paint, image)
+    def _image_metadata(self, outputs):
+        return {"inputs": {"image": _spec_metadata(self.image_spec, (0.0, 1.0))},
+                "outputs": list(outputs)}
 
-    def _serve_moves(self, image):
-        return self._image_outputs(self._moves, image)
+    def metadata(self):
+        """A JSON-able description of the model and its signatures."""
+        return {"model": type(self.model).__name__, "jit": self.jit}
+
+
+class PainterSignatures(Signatures):
+    """`serving_default`, `moves` and `render` of a Painter (module docstring).
+
+    Args:
+        model: a built Painter (`SimplePainter`, `ConvPainter` or
+            `RecurrentPainter`).
+        jit: as in `Signatures`.
+
+    Attributes:
+        image_spec, where_spec, what_spec, which_spec: the input
+            `tf.TensorSpec`s.
+    """
+
+    def __init__(self, model, jit=False):
+        super().__init__(model, jit)
+        channels = model.image_shape[2]
+        moves = model.num_moves
+        num_templates = len(model.templates)
+        self.where_spec = tf.TensorSpec([None, moves, 6], tf.float32, "where")
+        self.what_spec = tf.TensorSpec([None, moves, channels], tf.float32, "what")
+        self.which_spec = tf.TensorSpec([None, moves, num_templates], tf.float32, "which")
+        # Over-canvas colours are sigmoid outputs in [0, 1]; additive-canvas
+        # colours are unbounded logits.
+        self._what_bounded = getattr(model, "canvas", "over") == "over"
+        self._render = tf.function(self._render_fn, jit_compile=self.jit)
+        self.serving_default = self._image_signature(self._paint_fn, SERVING_OUTPUTS)
+        self.moves = self._image_signature(
+            lambda image: self.model(image, training=False), MOVES_OUTPUTS)
+        self.render = tf.function(
+            self._render_checked,
+            input_signature=[self.where_spec, self.what_spec, self.which_spec],
+        )
+
+    def endpoints(self):
+        return {"serving_default": self.serving_default, "moves": self.moves,
+                "render": self.render}
+
+    def _paint_fn(self, image):
+        outputs = self.model(image, training=False)
+        return self._write_once({k: outputs[k] for k in SERVING_OUTPUTS})
+
+    def _render_fn(self, where, what, which):
+        canvases = self.model.render(where, what, which)  # (B, T, H, W, C)
+        return self._write_once({"canvas": canvases[:, -1], "canvases": canvases})
+
+    def _write_once(self, outputs):
+        """Under XLA, makes the compiled function write each canvas once.
+
+        See `painter.write_canvases_once` (at T = 20 the recomputation it
+        avoids cost more than all the template placement). `_drop_extras`
+        discards the per-move copies outside the compiled part.
+        """
+        if self.jit:
+            outputs, per_move = painter.write_canvases_once(outputs)
+            outputs["_per_move"] = per_move
+        return outputs
 
     def _render_checked(self, where, what, which):
         checks = []
@@ -201,44 +256,97 @@ class PainterSignatures:
         return self._drop_extras(self._render(where, what, which))
 
     def metadata(self):
-        """A JSON-able description of the signatures, for `assets.extra`."""
-
-        def spec(s):
-            return {"shape": [-1 if d is None else d for d in s.shape.as_list()],
-                    "dtype": s.dtype.name}
-
         model = self.model
+        what_range = (0.0, 1.0) if self._what_bounded else None
         return {
-            "model": type(model).__name__,
+            **super().metadata(),
             "templates": list(model.templates),
             "canvas": getattr(model, "canvas", "over"),
-            "jit": self.jit,
             "signatures": {
-                "serving_default": {
-                    "inputs": {"image": spec(self.image_spec)},
-                    "outputs": list(SERVING_OUTPUTS),
-                },
-                "moves": {
-                    "inputs": {"image": spec(self.image_spec)},
-                    "outputs": list(MOVES_OUTPUTS),
-                },
+                "serving_default": self._image_metadata(SERVING_OUTPUTS),
+                "moves": self._image_metadata(MOVES_OUTPUTS),
                 "render": {
-                    "inputs": {s.name: spec(s) for s in
-                               (self.where_spec, self.what_spec, self.which_spec)},
+                    "inputs": {"where": _spec_metadata(self.where_spec),
+                               "what": _spec_metadata(self.what_spec, what_range),
+                               "which": _spec_metadata(self.which_spec, (0.0, 1.0))},
                     "outputs": list(RENDER_OUTPUTS),
                 },
             },
         }
 
 
+class StawmSignatures(Signatures):
+    """`classify` and / or `draw` of a STAWM model (module docstring).
+
+    Args:
+        model: a built `tfpaint.models.STAWM`.
+        jit: as in `Signatures`.
+    """
+
+    def __init__(self, model, jit=False):
+        super().__init__(model, jit)
+        self._endpoints = {}
+        if "classify" in model.heads:
+            self._endpoints["classify"] = self._image_signature(self._classify_fn,
+                                                                CLASSIFY_OUTPUTS)
+        if "draw" in model.heads:
+            self._endpoints["draw"] = self._image_signature(self._draw_fn, DRAW_OUTPUTS)
+        self._endpoints["serving_default"] = next(iter(self._endpoints.values()))
+
+    def endpoints(self):
+        return dict(self._endpoints)
+
+    def _boxes(self, thetas):
+        return st.affine_boxes(thetas, self.model.image_shape[:2])  # (B, N, 4)
+
+    def _classify_fn(self, image):
+        outputs = self.model(image, training=False)
+        return {"logits": outputs["logits"],
+                "probabilities": tf.nn.softmax(outputs["logits"], axis=-1),
+                "boxes": self._boxes(outputs["thetas"])}
+
+    def _draw_fn(self, image):
+        outputs = self.model(image, training=False)
+        return {"canvas": outputs["canvas"], "canvases": outputs["canvases"],
+                "boxes": self._boxes(outputs["thetas"]),
+                "write_boxes": self._boxes(outputs["write_thetas"])}
+
+    def metadata(self):
+        outputs = {"classify": CLASSIFY_OUTPUTS, "draw": DRAW_OUTPUTS}
+        names = {name: outputs[name] for name in self._endpoints if name in outputs}
+        default = next(iter(names))
+        return {
+            **super().metadata(),
+            "heads": list(self.model.heads),
+            "serving_default": default,
+            "signatures": {name: self._image_metadata(out) for name, out in
+                           {**names, "serving_default": names[default]}.items()},
+        }
+
+
+def signatures_for(model, jit=False):
+    """The `Signatures` of a model's family.
+
+    Raises:
+        TypeError: naming the model's class, if no family exports it.
+    """
+    if isinstance(model, (painter.SimplePainter, painter.RecurrentPainter)):
+        return PainterSignatures(model, jit=jit)
+    if isinstance(model, stawm.STAWM):
+        return StawmSignatures(model, jit=jit)
+    raise TypeError(
+        f"No serving signatures for {type(model).__name__}: export knows Painters "
+        "(SimplePainter, ConvPainter, RecurrentPainter) and STAWM."
+    )
+
+
 def build_archive(model, jit=False):
-    """A `keras.export.ExportArchive` with the two Painter signatures."""
-    signatures = PainterSignatures(model, jit=jit)
+    """A `keras.export.ExportArchive` with the signatures of `model`'s family."""
+    signatures = signatures_for(model, jit=jit)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", signatures.serving_default)
-    archive.add_endpoint("moves", signatures.moves)
-    archive.add_endpoint("render", signatures.render)
+    for name, function in signatures.endpoints().items():
+        archive.add_endpoint(name, function)
     return archive, signatures
 
 
@@ -249,11 +357,30 @@ def existing_versions(model_dir):
     return sorted(int(n) for n in os.listdir(model_dir) if _VERSION.match(n))
 
 
+def _remove_stale_staging(model_dir):
+    """Removes the staging directories of exports whose process is gone (a
+    killed export leaves one behind; TF Serving never reads them)."""
+    for name in os.listdir(model_dir):
+        match = _STAGING.match(name)
+        if not match:
+            continue
+        pid = int(match.group(1))
+        try:
+            os.kill(pid, 0)
+            alive = pid != os.getpid()
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:  # Another user's live process.
+            alive = True
+        if not alive:
+            shutil.rmtree(os.path.join(model_dir, name), ignore_errors=True)
+
+
 def export_saved_model(model, export_base, model_name="painter", version=None, jit=False):
     """Writes `model` as version `version` (default: the next) of `model_name`.
 
     Args:
-        model: a built Painter.
+        model: a built tfpaint model of a family `signatures_for` knows.
         export_base: the directory TF Serving's `--model_config_file` points
             into (its models live at `<export_base>/<model_name>/<version>`).
         model_name: the model's name for TF Serving (and its URL).
@@ -289,19 +416,22 @@ def export_saved_model(model, export_base, model_name="painter", version=None, j
         )
     # TF Serving ignores directories whose name is not an integer, so the
     # version is invisible to it until the rename below.
-    staging = os.path.join(model_dir, f".staging-{version}-{os.getpid()}")
+    _remove_stale_staging(model_dir)
+    staging = os.path.join(model_dir, f".staging-{os.getpid()}-{version}")
     shutil.rmtree(staging, ignore_errors=True)
-    archive, signatures = build_archive(model, jit=jit)
-    archive.write_out(staging, verbose=False)
-    extra = os.path.join(staging, METADATA_FILE)
-    os.makedirs(os.path.dirname(extra), exist_ok=True)
-    with open(extra, "w") as f:
-        json.dump(signatures.metadata(), f, indent=2)
     try:
+        archive, signatures = build_archive(model, jit=jit)
+        archive.write_out(staging, verbose=False)
+        files.atomic_write(os.path.join(staging, METADATA_FILE),
+                           json.dumps(signatures.metadata(), indent=2))
         os.rename(staging, final)
-    except OSError:
+    except OSError as error:
+        if os.path.exists(final):
+            raise FileExistsError(f"{final} appeared while exporting; not overwritten.") \
+                from error
+        raise
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise FileExistsError(f"{final} appeared while exporting; not overwritten.")
     return final
 
 

@@ -12,14 +12,17 @@ canvas (mean absolute difference per pixel).
 
 import io
 import os
+import sys
 
 from absl import app
 from absl import flags
 import numpy as np
 
+from tfpaint import runs
 from tfpaint import strokes
 from tfpaint import summaries
-from trainers import painter_lib
+from tfpaint.data import registry
+from tfpaint.models import painter
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Work dir, checkpoints/ dir or checkpoint prefix.")
@@ -39,11 +42,19 @@ def rasterise(svg):
 
 def main(argv):
     del argv
-    model, config, prefix = painter_lib.restore_model(FLAGS.checkpoint)
-    _, workdir = painter_lib.find_checkpoint(FLAGS.checkpoint)
-    output_dir = painter_lib.resolve_workdir(FLAGS.output_dir or os.path.join(workdir, "strokes"))
-    _, test_set = painter_lib.load_data(config)
-    images, _ = painter_lib.held_out_images(test_set, FLAGS.num_images)
+    try:
+        model, config, prefix = runs.restore_model(FLAGS.checkpoint)
+    except (FileNotFoundError, runs.CheckpointUnreadableError) as error:
+        sys.exit(f"Error: {error}")
+    if not isinstance(model, (painter.SimplePainter, painter.RecurrentPainter)):
+        sys.exit(f"Error: SVG strokes need a Painter run; {FLAGS.checkpoint} holds a "
+                 f"{type(model).__name__}, which paints no template moves.")
+    _, workdir = runs.find_checkpoint(FLAGS.checkpoint)
+    output_dir = runs.resolve(FLAGS.output_dir or os.path.join(workdir, "strokes"))
+    test_set = registry.load(config.dataset, "test", data_dir=config.get("data_dir"),
+                             seed=config.get("seed", 0), num_examples=FLAGS.num_images,
+                             image_size=config.get("image_size"))
+    images = test_set.examples(FLAGS.num_images).images
     outputs = {k: v.numpy() for k, v in model(images, training=False).items()}
     print(f"{config.name} ({prefix}): {model.num_moves} moves, templates "
           f"{', '.join(model.templates)}")

@@ -146,32 +146,28 @@ class OutlineOverlayTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(panel[~border], np.full((24, 3), 0.35))
 
 
-class WritePaintingSummariesTest(tf.test.TestCase):
+class WritePicturesTest(tf.test.TestCase):
 
-    def test_images_read_back_from_tensorboard(self):
+    def test_pictures_and_animations_read_back_from_tensorboard(self):
         rng = np.random.default_rng(0)
-        n, moves, height, width = 10, 3, 8, 7
+        n, moves, height, width = 4, 3, 8, 7
         outputs = fake_outputs(rng, n, moves, height, width)
         images = rng.uniform(size=(n, height, width, 1)).astype(np.float32)
+        grid = summaries.progress_grid(outputs["canvases"], images)
+        frames = summaries.progress_frames(outputs["canvases"], images)
         logdir = tempfile.mkdtemp(dir=self.get_temp_dir())
         writer = tf.summary.create_file_writer(logdir)
         with writer.as_default():
-            grid, gif = summaries.write_painting_summaries(outputs, images, step=7, max_images=4)
+            gifs = summaries.write_pictures(
+                {"painting/progress": grid, "painting/progress_animation": frames}, step=7)
         writer.flush()
 
-        self.assertAllClose(grid, summaries.progress_grid(outputs["canvases"][:4], images[:4]))
         width_px, height_px, png, step = read_summary_image(logdir, "painting/progress")
         self.assertEqual(step, 7)
         expected_shape = (2 * (4 * (height + 1) + 1), 2 * ((moves + 1) * (width + 1) + 1), 3)
         self.assertEqual(png.shape, expected_shape)
         self.assertEqual((height_px, width_px), expected_shape[:2])
         self.assertAllClose(png / 255.0, grid, atol=1.0 / 255.0)
-
-        width_px, height_px, png, _ = read_summary_image(logdir, "painting/move_outlines")
-        expected = summaries.outline_overlay(images[:4], outputs["masks"][:4])
-        self.assertEqual(png.shape, expected.shape)
-        self.assertEqual((height_px, width_px), expected.shape[:2])
-        self.assertAllClose(png / 255.0, expected, atol=1.0 / 255.0)
 
         # The animation: GIF bytes under the images plugin, one frame per move.
         acc = event_accumulator.EventAccumulator(
@@ -180,23 +176,49 @@ class WritePaintingSummariesTest(tf.test.TestCase):
         event = acc.Tensors("painting/progress_animation")[-1]
         width_px, height_px, stored = tf.make_ndarray(event.tensor_proto)
         self.assertEqual(event.step, 7)
-        self.assertEqual(stored, gif)
-        self.assertTrue(stored.startswith(b"GIF89a"))
-        frames = decode_gif(stored)
-        self.assertLen(frames, moves)
-        self.assertEqual((int(height_px), int(width_px)), frames.shape[1:3])
+        self.assertEqual(list(gifs), ["painting/progress_animation"])
+        self.assertEqual(stored, gifs["painting/progress_animation"])
+        decoded = decode_gif(stored)
+        self.assertLen(decoded, moves)
+        self.assertEqual((int(height_px), int(width_px)), decoded.shape[1:3])
+        self.assertAllClose(decoded / 255.0, frames, atol=1.0 / 255.0)
 
-    def test_prefix_and_fewer_images_than_max(self):
-        rng = np.random.default_rng(1)
-        outputs = fake_outputs(rng, 2, 2, 5, 5)
-        images = rng.uniform(size=(2, 5, 5, 1)).astype(np.float32)
-        logdir = tempfile.mkdtemp(dir=self.get_temp_dir())
-        with tf.summary.create_file_writer(logdir).as_default() as writer:
-            summaries.write_painting_summaries(outputs, images, step=3, prefix="eval")
-            writer.flush()
-        _, _, png, _ = read_summary_image(logdir, "eval/progress")
-        self.assertEqual(png.shape, (2 * (2 * 6 + 1), 2 * (3 * 6 + 1), 3))
-        read_summary_image(logdir, "eval/move_outlines")
+    def test_bad_rank_raises(self):
+        with tf.summary.create_file_writer(self.get_temp_dir()).as_default():
+            with self.assertRaisesRegex(ValueError, r"Picture 'x' must have shape \(H, W, 3\)"):
+                summaries.write_pictures({"x": np.zeros((2, 3))}, step=0)
+
+
+class GlimpseGridTest(tf.test.TestCase):
+
+    def test_boxes_and_glimpses_of_a_classifier(self):
+        images = np.zeros((2, 10, 10, 1), np.float32)
+        # Glimpse 0 reads the whole image, glimpse 1 its top-left quarter.
+        thetas = np.tile(np.array([[[1.0, 0, 0, 0, 1.0, 0], [0.5, 0, -0.5, 0, 0.5, -0.5]]],
+                                  np.float32), (2, 1, 1))
+        glimpses = np.ones((2, 2, 4, 4, 1), np.float32)
+        grid = summaries.glimpse_grid({"thetas": thetas, "glimpses": glimpses}, images, scale=1)
+        self.assertEqual(grid.shape, (2 * 11 + 1, 3 * 11 + 1, 3))
+        first = grid[1:11, 1:11]  # the first image with its boxes
+        colours = summaries._MOVE_COLOURS
+        self.assertAllClose(first[0, 0], colours[1])  # the quarter box is drawn last
+        self.assertAllClose(first[9, 9], colours[0])  # the whole-image box's corner
+        self.assertAllClose(first[4, 2], colours[1])  # the quarter box's bottom edge
+        self.assertAllClose(first[6, 6], [0, 0, 0])  # inside: the dark image
+        self.assertAllClose(grid[1:11, 12:22], np.ones((10, 10, 3)))  # glimpse 0 resized
+
+    def test_drawing_shows_the_canvas_after_each_glimpse(self):
+        images = np.zeros((1, 8, 8, 1), np.float32)
+        thetas = np.tile(np.array([1.0, 0, 0, 0, 1.0, 0], np.float32), (1, 3, 1))
+        canvases = np.stack([np.full((8, 8, 1), v, np.float32) for v in (0.2, 0.5, 0.9)])[None]
+        write = np.tile(np.array([0.5, 0, 0.5, 0, 0.5, 0.5], np.float32), (1, 3, 1))
+        grid = summaries.glimpse_grid({"thetas": thetas, "canvases": canvases,
+                                       "write_thetas": write}, images, scale=1)
+        self.assertEqual(grid.shape, (10, 4 * 9 + 1, 3))
+        for n, value in enumerate((0.2, 0.5, 0.9)):
+            panel = grid[1:9, 1 + 9 * (n + 1):9 * (n + 2)]
+            self.assertAllClose(panel[1, 1], [value] * 3)  # outside the write box
+            self.assertAllClose(panel[4, 4], summaries._MOVE_COLOURS[n])  # its corner
 
 
 def decode_gif(data):

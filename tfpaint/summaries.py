@@ -1,7 +1,8 @@
 """Pictures of painting progress, for TensorBoard and for people.
 
-The functions here build NumPy pictures from a Painter's output dict;
-`write_painting_summaries` sends them to the default TensorBoard writer.
+The functions here build NumPy pictures from a model's output dict (the
+canvas after each move, move outlines, glimpse boxes); `write_pictures` sends
+them to the default TensorBoard writer.
 """
 
 import io
@@ -10,8 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfpaint import files
+from tfpaint.layers import spatial_transformer as st
 
-# Distinct outline colours for successive moves (RGB in [0, 1]).
+# Distinct colours for successive moves and glimpses (RGB in [0, 1]).
 _MOVE_COLOURS = np.array(
     [
         [0.90, 0.10, 0.10], [0.10, 0.60, 0.95], [0.15, 0.80, 0.20], [1.00, 0.60, 0.00],
@@ -197,32 +199,94 @@ def outline_overlay(targets, masks, scale=3):
     return _tile(panels[None])
 
 
-def write_painting_summaries(outputs, images, step, max_images=8, prefix="painting"):
-    """Writes the progress grid, its animation and the move outlines to the
-    default writer.
+def write_pictures(pictures, step):
+    """Writes pictures to the default TensorBoard writer.
 
     Args:
-        outputs: a Painter's output dict for `images` (`canvases`, `masks`).
-        images: `(N, H, W, C)` the images painted.
+        pictures: dict of tag -> `(H, W, 3)` picture in [0, 1] (an image
+            summary) or `(T, H, W, 3)` frames (a GIF animation).
         step: the training step.
-        max_images: how many images to show.
-        prefix: tag prefix.
 
     Returns:
-        (the progress grid `(Hg, Wg, 3)`, the animation as GIF bytes), also
-        handy to save as `progress.png` and `progress.gif`.
+        Dict of tag -> the encoded GIF bytes, for the animations.
     """
-    n = min(max_images, len(images))
-    canvases, targets = np.asarray(outputs["canvases"])[:n], np.asarray(images)[:n]
-    grid = progress_grid(canvases, targets)
-    outlines = outline_overlay(targets, np.asarray(outputs["masks"])[:n])
-    frames = progress_frames(canvases, targets)
-    gif = encode_gif(frames)
-    tf.summary.image(f"{prefix}/progress", grid[None], step=step)
-    tf.summary.image(f"{prefix}/move_outlines", outlines[None], step=step)
-    write_gif_summary(f"{prefix}/progress_animation", gif, frames.shape[2], frames.shape[1],
-                      step)
-    return grid, gif
+    gifs = {}
+    for tag, picture in pictures.items():
+        picture = np.asarray(picture, np.float32)
+        if picture.ndim == 4:
+            gifs[tag] = encode_gif(picture)
+            write_gif_summary(tag, gifs[tag], picture.shape[2], picture.shape[1], step)
+        elif picture.ndim == 3:
+            tf.summary.image(tag, picture[None], step=step)
+        else:
+            raise ValueError(
+                f"Picture {tag!r} must have shape (H, W, 3) or (T, H, W, 3). "
+                f"Received: {picture.shape}"
+            )
+    return gifs
+
+
+def draw_box(picture, box, colour):
+    """Draws a 1-pixel rectangle outline on an `(H, W, 3)` picture in place.
+
+    Args:
+        picture: `(H, W, 3)` float array.
+        box: `(x0, y0, x1, y1)` in pixels, end exclusive (clipped to the picture).
+        colour: `(3,)` RGB in [0, 1].
+    """
+    height, width = picture.shape[:2]
+    x0, y0, x1, y1 = box
+    x0, x1 = int(np.clip(round(x0), 0, width - 1)), int(np.clip(round(x1) - 1, 0, width - 1))
+    y0, y1 = int(np.clip(round(y0), 0, height - 1)), int(np.clip(round(y1) - 1, 0, height - 1))
+    picture[y0, x0:x1 + 1] = colour
+    picture[y1, x0:x1 + 1] = colour
+    picture[y0:y1 + 1, x0] = colour
+    picture[y0:y1 + 1, x1] = colour
+
+
+def glimpse_grid(outputs, images, scale=3):
+    """Where a glimpse model looked: one row per image.
+
+    The input with every glimpse box (coloured by glimpse), then the canvas
+    after each glimpse with the box its sketch was written into (a drawing
+    model), or each glimpse resized to the image (a classifier).
+
+    Args:
+        outputs: a STAWM-like output dict with `thetas` `(N, G, 6)` (glimpse
+            poses, output-to-input maps) and either `canvases`
+            `(N, G, H, W, C)` with `write_thetas` `(N, G, 6)`, or `glimpses`
+            `(N, G, h, w, C)`.
+        images: `(N, H, W, C)` the inputs.
+        scale: integer upscaling of every pixel.
+
+    Returns:
+        `(Hg, Wg, 3)` float32 picture in [0, 1].
+    """
+    images = np.clip(_rgb(images), 0.0, 1.0)
+    height, width = images.shape[1:3]
+    boxes = np.asarray(st.affine_boxes(outputs["thetas"], (height, width)))  # (N, G, 4)
+    num = boxes.shape[1]
+    colour = lambda n: _MOVE_COLOURS[n % len(_MOVE_COLOURS)]
+    rows = []
+    for b in range(len(images)):
+        first = images[b].copy()
+        for n in range(num):
+            draw_box(first, boxes[b, n], colour(n))
+        row = [first]
+        if "canvases" in outputs:
+            write = np.asarray(st.affine_boxes(outputs["write_thetas"][b], (height, width)))
+            for n in range(num):
+                picture = np.clip(_rgb(outputs["canvases"][b, n]), 0.0, 1.0).copy()
+                draw_box(picture, write[n], colour(n))
+                row.append(picture)
+        else:
+            for n in range(num):
+                glimpse = tf.image.resize(outputs["glimpses"][b, n], (height, width),
+                                          method="nearest").numpy()
+                row.append(np.clip(_rgb(glimpse), 0.0, 1.0))
+        rows.append(row)
+    grid = _tile(np.asarray(rows))
+    return np.kron(grid, np.ones((scale, scale, 1), np.float32)) if scale > 1 else grid
 
 
 def save_png(picture, path):

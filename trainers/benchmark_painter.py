@@ -25,7 +25,9 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from trainers import painter_lib
+from tfpaint import runs
+from trainers import tasks
+from trainers import train_lib
 from trainers.configs import painter as configs
 
 BENCHMARKS = ("throughput", "mnist", "rectangles", "shapes", "occlusion")
@@ -42,35 +44,25 @@ flags.DEFINE_integer("seed", 0, "Seed of every run.")
 flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
 
 
-def _state_and_iterator(config, jit=None):
-    train_set, test_set = painter_lib.load_data(config)
-    state = painter_lib.TrainState(config, train_set.image_shape, jit=jit)
-    return state, state.distribute(painter_lib.train_pipeline(config, train_set)), test_set
+def _task(name, **overrides):
+    config = configs.get_config(name)
+    config.seed = FLAGS.seed
+    for key, value in overrides.items():
+        config[key] = value
+    return tasks.get_task(config)
+
+
+def _evaluate(task, state, test_set):
+    examples = test_set.examples(task.config.num_test)
+    return task.evaluate(state.predict(examples.images), examples)
 
 
 def throughput():
     """Training images/s, MNIST 20 moves batch 100, without and with XLA."""
-    config = configs.get_config("mnist_20moves")
-    config.seed = FLAGS.seed
     rows = {}
     for jit in (False, True):
-        state, iterator, _ = _state_and_iterator(config, jit=jit)
-        t = time.perf_counter()
-        float(state.train_step(iterator)["loss"])
-        compile_s = time.perf_counter() - t
-        for _ in range(10):
-            state.train_step(iterator)
-        float(state.train_step(iterator)["loss"])
-        t = time.perf_counter()
-        for _ in range(FLAGS.throughput_steps):
-            logs = state.train_step(iterator)
-        float(logs["loss"])
-        step_s = (time.perf_counter() - t) / FLAGS.throughput_steps
-        rows["xla" if jit else "no_xla"] = {
-            "ms_per_step": 1e3 * step_s,
-            "images_per_second": config.batch_size / step_s,
-            "first_step_s": compile_s,
-        }
+        rows["xla" if jit else "no_xla"] = train_lib.throughput(
+            _task("mnist_20moves"), jit, FLAGS.throughput_steps, warmup=10)
     print("\n== throughput: MNIST, 20 moves, batch 100, training step ==")
     print(f"{'':8s} {'ms/step':>9s} {'images/s':>10s} {'first step (s)':>15s}")
     for k, r in rows.items():
@@ -81,10 +73,8 @@ def throughput():
 
 def mnist():
     """Held-out MSE per pixel against training wall time (evaluation excluded)."""
-    config = configs.get_config("mnist_20moves")
-    config.seed = FLAGS.seed
-    state, iterator, test_set = _state_and_iterator(config)
-    test_images = test_set.images
+    task = _task("mnist_20moves")
+    state, iterator, test_set = train_lib.build(task)
     curve = []
     trained, steps = 0.0, 0
     print(f"\n== mnist: 20 moves, circle, {FLAGS.mnist_seconds:.0f} s of training ==")
@@ -92,7 +82,7 @@ def mnist():
     next_eval = 0.0
     while True:
         if trained >= next_eval or trained >= FLAGS.mnist_seconds:
-            result, _ = painter_lib.evaluate(state, test_images)
+            result = _evaluate(task, state, test_set)
             curve.append((trained, steps, result["mse_per_pixel"]))
             print(f"{trained:8.1f} {steps:7d} {result['mse_per_pixel']:13.5f}", flush=True)
             next_eval += FLAGS.mnist_eval_every
@@ -107,23 +97,21 @@ def mnist():
     return {"curve": curve, "final_mse": curve[-1][2], "steps": steps}
 
 
-def _train_and_eval(config, steps):
-    if steps:
-        config.steps = steps
-    config.seed = FLAGS.seed
-    state, iterator, test_set = _state_and_iterator(config)
+def _train_and_eval(name, steps):
+    task = _task(name, **({"steps": steps} if steps else {}))
+    state, iterator, test_set = train_lib.build(task)
     t = time.perf_counter()
-    for _ in range(config.steps):
+    for _ in range(task.config.steps):
         logs = state.train_step(iterator)
     float(logs["loss"])
     seconds = time.perf_counter() - t
-    result, _ = painter_lib.evaluate(state, test_set.images, test_set.shapes)
-    result.update(steps=config.steps, train_seconds=seconds)
+    result = _evaluate(task, state, test_set)
+    result.update(steps=task.config.steps, train_seconds=seconds)
     return result
 
 
 def rectangles():
-    result = _train_and_eval(configs.get_config("rectangles_2moves"), FLAGS.rectangles_steps)
+    result = _train_and_eval("rectangles_2moves", FLAGS.rectangles_steps)
     print(f"\n== rectangles: 2-Rectangles, 2 moves, {result['steps']} steps "
           f"({result['train_seconds']:.0f} s) ==")
     print(f"own-move rate {100 * result['own_move_rate']:.1f}%  "
@@ -132,7 +120,7 @@ def rectangles():
 
 
 def shapes():
-    result = _train_and_eval(configs.get_config("shapes_2moves"), FLAGS.shapes_steps)
+    result = _train_and_eval("shapes_2moves", FLAGS.shapes_steps)
     print(f"\n== shapes: 2-Shapes, 2 moves, square + circle, {result['steps']} steps "
           f"({result['train_seconds']:.0f} s) ==")
     print(f"template-choice accuracy {100 * result['template_accuracy']:.1f}%  "
@@ -144,7 +132,7 @@ def shapes():
 def occlusion():
     rows = {}
     for name in ("occlusion_2moves", "occlusion_sorter"):
-        rows[name] = _train_and_eval(configs.get_config(name), FLAGS.occlusion_steps)
+        rows[name] = _train_and_eval(name, FLAGS.occlusion_steps)
     print("\n== occlusion: 2-Rectangles-Occlusion, 2 moves ==")
     print(f"{'':18s} {'right order':>12s} {'occluded pairs':>15s} {'own move':>9s} {'MSE':>8s}")
     for name, r in rows.items():
@@ -165,7 +153,7 @@ def main(argv):
         if name in FLAGS.only:
             figures[name] = globals()[name]()
     if FLAGS.output:
-        path = painter_lib.resolve_workdir(FLAGS.output)
+        path = runs.resolve(FLAGS.output)
         with open(path, "w") as f:
             json.dump(figures, f, indent=2, default=float)
         print(f"\nFigures written to {path}")

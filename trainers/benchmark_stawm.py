@@ -12,12 +12,14 @@ the figures: the machine may be shared.
 
 import json
 import os
-import time
 
 from absl import app
 from absl import flags
 
-from trainers import stawm_lib
+from tfpaint import runs
+from trainers import tasks
+from trainers import train_lib
+from trainers.configs import common
 from trainers.configs import stawm as configs
 
 FLAGS = flags.FLAGS
@@ -28,37 +30,18 @@ flags.DEFINE_list("jit", ["false", "true"], "Settings of XLA to measure.")
 flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
 
 
-def throughput(config, jit, steps, warmup):
-    """Training images/s of `config` with XLA on or off."""
-    train_set, _ = stawm_lib.load_data(config)
-    state = stawm_lib.TrainState(config, train_set.image_shape, jit=jit)
-    iterator = state.distribute(stawm_lib.train_pipeline(config, train_set))
-    t = time.perf_counter()
-    float(state.train_step(iterator)["loss"])
-    first = time.perf_counter() - t
-    for _ in range(warmup):
-        state.train_step(iterator)
-    float(state.train_step(iterator)["loss"])
-    load = os.getloadavg()[0]
-    t = time.perf_counter()
-    for _ in range(steps):
-        logs = state.train_step(iterator)
-    float(logs["loss"])
-    step_s = (time.perf_counter() - t) / steps
-    return {"ms_per_step": 1e3 * step_s, "images_per_second": config.batch_size / step_s,
-            "first_step_s": first, "load_before": load, "load_after": os.getloadavg()[0]}
-
-
 def main(argv):
     del argv
-    config = configs.get_config(FLAGS.config)
+    config = common.derive(configs.get_config(FLAGS.config))
     print(f"CPU cores: {os.cpu_count()}; config {config.name}: {config.num_glimpses} glimpses "
           f"of {config.glimpse_size}x{config.glimpse_size}, M={config.memory_size}, "
-          f"LSTM {config.rnn_units}, batch {config.batch_size}, task {config.task}")
+          f"LSTM {config.rnn_units}, batch {config.batch_size}, objective {config.objective}")
     rows = {}
     for jit in FLAGS.jit:
         jit = jit.lower() in ("1", "true", "yes")
-        rows["xla" if jit else "no_xla"] = throughput(config, jit, FLAGS.steps, FLAGS.warmup)
+        task = tasks.get_task(configs.get_config(FLAGS.config))
+        rows["xla" if jit else "no_xla"] = train_lib.throughput(task, jit, FLAGS.steps,
+                                                                FLAGS.warmup)
     print(f"\n== throughput: {config.name}, training step ==")
     print(f"{'':8s} {'ms/step':>9s} {'images/s':>10s} {'first step (s)':>15s} "
           f"{'load (1 min) before/after':>27s}")
@@ -66,7 +49,7 @@ def main(argv):
         print(f"{k:8s} {r['ms_per_step']:9.1f} {r['images_per_second']:10.1f} "
               f"{r['first_step_s']:15.1f} {r['load_before']:13.2f} / {r['load_after']:.2f}")
     if FLAGS.output:
-        path = stawm_lib.resolve_workdir(FLAGS.output)
+        path = runs.resolve(FLAGS.output)
         with open(path, "w") as f:
             json.dump(rows, f, indent=2)
         print(f"\nFigures written to {path}")

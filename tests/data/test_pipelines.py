@@ -1,108 +1,16 @@
-"""Tests for tfpaint.data.pipelines: load_dataset and make_pipeline."""
-
-import os
-import shutil
-import tempfile
+"""Tests for tfpaint.data.pipelines: make_pipeline and the augmentation."""
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from tfpaint.data import pipelines
+from tfpaint.data import registry
 from tfpaint.data import shapes
 
 
 def _batches(pipeline, num):
-    return [batch.numpy() for batch in pipeline.take(num)]
-
-
-class LoadDatasetTest(tf.test.TestCase, parameterized.TestCase):
-
-    def test_dataset_names(self):
-        self.assertEqual(
-            pipelines.DATASETS,
-            shapes.SHAPE_DATASETS + ("mnist", "faces", "mnist_full", "omniglot", "cifar10"),
-        )
-
-    @parameterized.named_parameters(*((name, name) for name in shapes.SHAPE_DATASETS))
-    def test_synthetic(self, name):
-        train = pipelines.load_dataset(name, "train", num_train=60, num_test=20, seed=7)
-        test = pipelines.load_dataset(name, "test", num_train=60, num_test=20, seed=7)
-        self.assertEqual(train.image_shape, (28, 28, 1))
-        self.assertEqual(train.num_examples, 60)
-        self.assertEqual(test.num_examples, 20)
-        self.assertIsNone(train.tf_dataset)
-        self.assertIs(train.images, train.shapes.images)
-        self.assertLen(train.shapes, 60)
-        # Held-out images are not the first training images again.
-        self.assertFalse(np.array_equal(train.images[:20], test.images))
-        again = pipelines.load_dataset(name, "train", num_train=60, seed=7)
-        np.testing.assert_array_equal(train.images, again.images)
-
-    def test_image_size(self):
-        data = pipelines.load_dataset("2_shapes", "train", num_train=10, image_size=40)
-        self.assertEqual(data.image_shape, (40, 40, 1))
-
-    def test_offline_mnist(self):
-        train = pipelines.load_dataset("mnist", "train")
-        test = pipelines.load_dataset("mnist", "test")
-        self.assertEqual(train.images.shape, (4500, 28, 28, 1))
-        self.assertEqual(test.images.shape, (500, 28, 28, 1))
-        self.assertEqual(train.labels.shape, (4500,))
-        self.assertIsNone(train.shapes)
-
-    def test_offline_faces(self):
-        data = pipelines.load_dataset("faces", "train")
-        self.assertEqual(data.image_shape, (25, 25, 1))
-        self.assertEqual(data.num_examples, 80)
-
-    def test_unknown_name(self):
-        with self.assertRaisesRegex(
-            ValueError, "Unknown dataset 'rectangles'; valid names are: 2_rectangles.*cifar10"
-        ):
-            pipelines.load_dataset("rectangles", "train")
-
-    def test_unknown_split(self):
-        with self.assertRaisesRegex(ValueError, "Unknown split 'valid'"):
-            pipelines.load_dataset("mnist", "valid")
-
-    @parameterized.named_parameters(
-        ("mnist_full", "mnist_full", "mnist"),
-        ("omniglot", "omniglot", "omniglot"),
-        ("cifar10", "cifar10", "cifar10"),
-    )
-    def test_tfds_without_data(self, name, tfds_name):
-        with self.assertRaisesRegex(
-            pipelines.DatasetUnavailableError, f"data_dir=None.*tfds build {tfds_name}"
-        ):
-            pipelines.load_dataset(name, "train")
-        data_dir = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, data_dir)
-        with self.assertRaisesRegex(FileNotFoundError, f"data_dir={data_dir}.*tfds build"):
-            pipelines.load_dataset(name, "train", data_dir=data_dir)
-
-    @parameterized.named_parameters(
-        ("mnist_full", "mnist_full", "mnist", (28, 28, 1)),
-        ("cifar10", "cifar10", "cifar10", (32, 32, 1)),
-    )
-    def test_tfds_streaming(self, name, tfds_name, shape):
-        data_dir = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, data_dir)
-        os.makedirs(os.path.join(data_dir, tfds_name))
-        with tfds.testing.mock_data(num_examples=10):
-            data = pipelines.load_dataset(name, "test", data_dir=data_dir)
-            self.assertIsNone(data.images)
-            self.assertIsNone(data.num_examples)
-            self.assertEqual(data.image_shape, shape)
-            batches = _batches(pipelines.make_pipeline(data, 4, seed=1), 5)
-        for batch in batches:
-            self.assertEqual(batch.shape, (4,) + shape)
-            self.assertEqual(batch.dtype, np.float32)
-
-    def test_dataset_needs_images_or_stream(self):
-        with self.assertRaisesRegex(ValueError, "exactly one of images and tf_dataset"):
-            pipelines.Dataset(name="mnist", split="train")
+    return [batch["image"].numpy() for batch in pipeline.take(num)]
 
 
 class MakePipelineTest(tf.test.TestCase, parameterized.TestCase):
@@ -118,12 +26,22 @@ class MakePipelineTest(tf.test.TestCase, parameterized.TestCase):
         return [np.round(batch[:, 0, 0, 0] * 100).astype(int).tolist() for batch in batches]
 
     def test_batch_shapes(self):
-        data = pipelines.load_dataset("2_rectangles", "train", num_train=50)
+        data = registry.load("2_rectangles", "train", num_examples=50)
         pipeline = pipelines.make_pipeline(data, 16)
-        self.assertEqual(pipeline.element_spec.shape, (16, 28, 28, 1))
-        self.assertEqual(pipeline.element_spec.dtype, tf.float32)
+        self.assertEqual(pipeline.element_spec["image"].shape, (16, 28, 28, 1))
+        self.assertEqual(pipeline.element_spec["image"].dtype, tf.float32)
+        self.assertNotIn("label", pipeline.element_spec)
         for batch in _batches(pipeline, 5):  # more than one epoch
             self.assertEqual(batch.shape, (16, 28, 28, 1))
+
+    def test_labels_stay_with_their_images(self):
+        data = registry.load("mnist", "test", num_examples=40)
+        index = {img.tobytes(): label for img, label in zip(data.images, data.labels)}
+        pipeline = pipelines.make_pipeline(data, 8, seed=2)
+        for batch in pipeline.take(7).as_numpy_iterator():
+            self.assertEqual(batch["label"].dtype, np.int32)
+            self.assertEqual([index[img.tobytes()] for img in batch["image"]],
+                             batch["label"].tolist())
 
     def test_no_shuffle_keeps_order(self):
         pipeline = pipelines.make_pipeline(self.images, 6, shuffle=False)
@@ -148,9 +66,9 @@ class MakePipelineTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.named_parameters(("drop", True, [6, 6, 6]), ("keep", False, [6, 6, 6, 2]))
     def test_finite(self, drop_remainder, sizes):
         pipeline = pipelines.make_pipeline(
-            self.images, 6, shuffle=False, repeat=False, drop_remainder=drop_remainder, cache=False
+            self.images, 6, shuffle=False, repeat=False, drop_remainder=drop_remainder
         )
-        batches = list(pipeline.as_numpy_iterator())
+        batches = [batch["image"] for batch in pipeline.as_numpy_iterator()]
         self.assertEqual([len(batch) for batch in batches], sizes)
         np.testing.assert_array_equal(np.concatenate(batches), self.images[: sum(sizes)])
 
@@ -177,6 +95,82 @@ class MakePipelineTest(tf.test.TestCase, parameterized.TestCase):
         images[3, 1, 1, 0] = value
         with self.assertRaisesRegex(ValueError, r"float32 in \[0, 1\], got values in"):
             pipelines.make_pipeline(images, 4)
+
+
+class AugmentTest(tf.test.TestCase, parameterized.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        # Distinct images: every pixel value is unique within an image.
+        rng = np.random.default_rng(0)
+        self.images = rng.uniform(size=(16, 9, 9, 1)).astype(np.float32)
+
+    @staticmethod
+    def shifted(image, dy, dx, max_shift):
+        """`image` moved by (dy, dx) pixels, edges mirrored (NumPy reference)."""
+        padded = np.pad(image, [(max_shift, max_shift)] * 2 + [(0, 0)], mode="symmetric")
+        h, w = image.shape[:2]
+        return padded[max_shift - dy:max_shift - dy + h, max_shift - dx:max_shift - dx + w]
+
+    def test_each_shifted_image_is_the_original_moved_by_a_drawn_offset(self):
+        out = pipelines.random_shift(tf.constant(self.images), 2, seed=(3, 5)).numpy()
+        offsets = []
+        for image, moved in zip(self.images, out):
+            matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                       if np.array_equal(self.shifted(image, dy, dx, 2), moved)]
+            self.assertLen(matches, 1)
+            offsets.append(matches[0])
+        # Offsets are drawn per image, from the whole range.
+        self.assertGreater(len(set(offsets)), 5)
+        self.assertTrue(any(o != (0, 0) for o in offsets))
+
+    def test_rotation_turns_about_the_centre(self):
+        image = np.zeros((1, 9, 9, 1), np.float32)
+        image[0, 4, 6] = 1.0  # two pixels right of the centre
+        out = pipelines.random_rotation(tf.constant(np.repeat(image, 64, 0)), 90.0,
+                                        seed=(1, 2)).numpy()
+        # Mass stays near radius 2 about the centre whatever the angle.
+        ys, xs = np.mgrid[:9, :9]
+        radius = np.sqrt((ys - 4) ** 2 + (xs - 4) ** 2)
+        mean_radius = (out[..., 0] * radius).sum((1, 2)) / out[..., 0].sum((1, 2))
+        self.assertAllClose(mean_radius, np.full(64, 2.0), atol=0.35)
+        self.assertGreater(np.std(out[:, 4, 6, 0]), 0.1)  # angles differ between images
+        self.assertLessEqual(out.max(), 1.0)
+
+    def test_flip_mirrors_about_half_the_images(self):
+        batch = {"image": tf.constant(self.images)}
+        out = pipelines.augment(batch, tf.constant([0, 7], tf.int64), random_flip=True)
+        flipped = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out["image"].numpy(),
+                                                                   self.images)]
+        kept = [np.array_equal(o, i) for o, i in zip(out["image"].numpy(), self.images)]
+        self.assertTrue(all(f or k for f, k in zip(flipped, kept)))
+        self.assertBetween(sum(flipped), 3, 13)
+
+    def test_same_key_same_change_and_labels_pass_through(self):
+        batch = {"image": tf.constant(self.images), "label": tf.range(16)}
+        key = tf.constant([4, 9], tf.int64)
+        a = pipelines.augment(batch, key, max_shift=1, max_rotation=15.0, random_flip=True)
+        b = pipelines.augment(batch, key, max_shift=1, max_rotation=15.0, random_flip=True)
+        c = pipelines.augment(batch, key + [0, 1], max_shift=1, max_rotation=15.0)
+        self.assertAllEqual(a["image"], b["image"])
+        self.assertNotAllClose(a["image"], c["image"])
+        self.assertAllEqual(a["label"], batch["label"])
+
+    def test_pipeline_augments_by_batch_index(self):
+        def first(seed):
+            pipeline = pipelines.make_pipeline(self.images, 8, seed=seed, max_shift=1)
+            return np.stack(_batches(pipeline, 6))
+
+        reference = first(0)
+        for attempt in range(2):  # however the parallel map is scheduled
+            self.assertAllEqual(first(0), reference, f"build {attempt + 1}")
+        self.assertNotAllClose(first(1), reference)
+
+    @parameterized.named_parameters(("shift", dict(max_shift=-1), "max_shift must be >= 0"),
+                                    ("rotation", dict(max_rotation=-5.0), "max_rotation must"))
+    def test_negative_augmentation_raises(self, kwargs, message):
+        with self.assertRaisesRegex(ValueError, message):
+            pipelines.make_pipeline(self.images, 4, **kwargs)
 
 
 if __name__ == "__main__":

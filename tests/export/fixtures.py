@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpaint.models import painter
+from tfpaint.models import stawm
 
 GRAY = (12, 12, 1)
 RGB = (10, 10, 3)
@@ -25,8 +26,21 @@ VARIANTS = {
 }
 
 
+# Small STAWM models: a classifier, a drawer (additive canvas) and the
+# sketchpad (both heads, Bernoulli canvas).
+_STAWM = dict(image_shape=GRAY, num_glimpses=3, glimpse_size=6, memory_size=8, rnn_units=16,
+              context_filters=(4, 4), context_strides=(2, 2), glimpse_filters=(4,),
+              glimpse_strides=(1,), affine_hidden=8, num_classes=5, latent_units=2)
+STAWM_VARIANTS = {
+    "stawm_classify": (stawm.STAWM, dict(heads=("classify",), seed=5, **_STAWM)),
+    "stawm_draw": (stawm.STAWM, dict(heads=("draw",), seed=6, **_STAWM)),
+    "stawm_sketchpad": (stawm.STAWM, dict(heads=("classify", "draw"), canvas="bernoulli",
+                                          seed=7, **_STAWM)),
+}
+
+
 def make_model(name):
-    cls, kwargs = VARIANTS[name]
+    cls, kwargs = {**VARIANTS, **STAWM_VARIANTS}[name]
     model = cls(**kwargs)
     model(tf.zeros((1, *kwargs["image_shape"])))
     return model

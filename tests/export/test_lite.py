@@ -10,7 +10,8 @@ import tensorflow as tf
 from export import lite
 from export import serving
 from tests.export import fixtures
-from trainers import painter_lib
+from trainers import tasks
+from trainers import train_lib
 from trainers.configs import painter as configs
 
 TOLERANCE = 1e-4
@@ -61,8 +62,9 @@ class LiteTest(parameterized.TestCase, tf.test.TestCase):
 
     def test_twenty_move_mnist_painter_parity(self):
         # The architecture of the default job (mnist_20moves), initial weights.
-        config = configs.get_config("mnist_20moves")
-        model = painter_lib.build_model(config, (28, 28, 1))
+        task = tasks.get_task(configs.get_config("mnist_20moves"))
+        train_lib.resolve_config(task)
+        model = task.build_model((28, 28, 1))
         model(tf.zeros((1, 28, 28, 1)))
         saved = serving.export_saved_model(model, self.base, "mnist_20moves")
         tflite, _ = lite.convert(saved, os.path.join(self.base, "mnist.tflite"))
@@ -99,6 +101,30 @@ class LiteTest(parameterized.TestCase, tf.test.TestCase):
             runner.render(moves["where"], moves["what"], -moves["which"] - 1.0)
         with self.assertRaisesRegex(ValueError, "same batch size"):
             runner.render(moves["where"], moves["what"][:1], moves["which"])
+
+    @parameterized.named_parameters(
+        (name, name) for name in ("stawm_classify", "stawm_draw", "stawm_sketchpad"))
+    def test_stawm_signatures_convert_with_parity(self, name):
+        model = fixtures.make_model(name)
+        saved = serving.export_saved_model(model, self.base, name)
+        tflite, _ = lite.convert(saved, os.path.join(self.base, f"{name}.tflite"))
+        sigs = tf.saved_model.load(saved).signatures
+        runner = lite.LiteModel(tflite)
+        self.assertCountEqual(runner.signatures, sigs.keys())
+        x = fixtures.images(model.image_shape, num=3)
+        for signature in sigs:
+            want = sigs[signature](image=tf.constant(x))
+            got = runner.run(signature, image=x)
+            self.assertCountEqual(got.keys(), want.keys())
+            for key in want:
+                self.assertAllClose(got[key], want[key], atol=TOLERANCE, rtol=0,
+                                    msg=f"{signature}/{key}")
+        for op in lite.op_names(tflite):
+            self.assertFalse(op.startswith("Flex") or op == "CUSTOM", f"non-builtin op {op}")
+        with self.assertRaisesRegex(ValueError, r"`image` values must be finite and in"):
+            runner.run("serving_default", image=x + 1.0)
+        with self.assertRaisesRegex(ValueError, "No signature 'moves'"):
+            runner.run("moves", image=x)
 
     def test_missing_files_raise(self):
         with self.assertRaisesRegex(FileNotFoundError, "No SavedModel at"):

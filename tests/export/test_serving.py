@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from export import serving
 from tests.export import fixtures
+from tfpaint.layers import spatial_transformer as st
 from tfpaint.layers import template_bank
 
 
@@ -170,26 +171,119 @@ class SignatureTest(parameterized.TestCase, tf.test.TestCase):
         # load the SavedModel and give the Keras numbers.
         model = self.models["gray_over"]
         x = fixtures.images(fixtures.GRAY)
-        work = tempfile.mkdtemp()
-        np.save(os.path.join(work, "x.npy"), x)
-        script = textwrap.dedent(f"""
-            import sys
-            import numpy as np
-            import tensorflow as tf
-            sig = tf.saved_model.load({os.path.join(self.base, "gray_over", "1")!r}
-                                      ).signatures["serving_default"]
-            out = sig(image=tf.constant(np.load({os.path.join(work, "x.npy")!r})))
-            np.savez({os.path.join(work, "out.npz")!r}, **{{k: v.numpy() for k, v in out.items()}})
-            assert not any(m.split(".")[0] == "tfpaint" for m in sys.modules), "tfpaint imported"
-        """)
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        result = subprocess.run([sys.executable, "-c", script], cwd=work, env=env,
-                                capture_output=True, text=True, timeout=300)
-        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
-        got = np.load(os.path.join(work, "out.npz"))
+        got = run_without_tfpaint(os.path.join(self.base, "gray_over", "1"), "serving_default", x)
         want = model(x, training=False)
         for key in serving.SERVING_OUTPUTS:
             self.assertAllClose(got[key], want[key], atol=1e-5, msg=key)
+
+
+class StawmSignatureTest(parameterized.TestCase, tf.test.TestCase):
+    """STAWM's `classify` and `draw` give the Keras model's numbers."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.base = tempfile.mkdtemp()
+        cls.models, cls.signatures = {}, {}
+        for name in fixtures.STAWM_VARIANTS:
+            model = fixtures.make_model(name)
+            cls.models[name] = model
+            for jit in (False, True):
+                path = serving.export_saved_model(model, cls.base, f"{name}_{int(jit)}", jit=jit)
+                cls.signatures[name, jit] = tf.saved_model.load(path).signatures
+
+    @parameterized.named_parameters(
+        (f"{name}{'_xla' if jit else ''}", name, jit)
+        for name in fixtures.STAWM_VARIANTS for jit in (False, True))
+    def test_signatures_match_keras(self, name, jit):
+        model = self.models[name]
+        sigs = self.signatures[name, jit]
+        x = fixtures.images(fixtures.GRAY)
+        want = model(x, training=False)
+        boxes = st.affine_boxes(want["thetas"], fixtures.GRAY[:2])
+        expected = {}
+        if "classify" in model.heads:
+            expected["classify"] = {"logits": want["logits"], "boxes": boxes,
+                                    "probabilities": tf.nn.softmax(want["logits"])}
+        if "draw" in model.heads:
+            expected["draw"] = {"canvas": want["canvas"], "canvases": want["canvases"],
+                                "boxes": boxes,
+                                "write_boxes": st.affine_boxes(want["write_thetas"],
+                                                               fixtures.GRAY[:2])}
+        default = "classify" if "classify" in model.heads else "draw"
+        expected["serving_default"] = expected[default]
+        self.assertCountEqual(sigs.keys(), expected.keys())
+        for signature, outputs in expected.items():
+            got = sigs[signature](image=tf.constant(x))
+            self.assertCountEqual(got.keys(), outputs.keys())
+            for key, value in outputs.items():
+                self.assertAllClose(got[key], value, atol=1e-5, rtol=1e-5,
+                                    msg=f"{signature}/{key}")
+
+    def test_boxes_are_where_the_glimpses_read(self):
+        # The classifier's probabilities sum to one and its boxes lie where
+        # the pose heads put them: identity poses read the whole 12x12 image.
+        sigs = self.signatures["stawm_classify", False]
+        out = sigs["classify"](image=tf.zeros((2, *fixtures.GRAY)))
+        self.assertAllClose(tf.reduce_sum(out["probabilities"], -1), [1.0, 1.0])
+        self.assertAllClose(out["boxes"][:, 0], [[0.0, 0.0, 12.0, 12.0]] * 2, atol=1e-4)
+
+    @parameterized.named_parameters(
+        ("range", lambda x: x + 1.0, r"`image` values must be finite and in \[0.0, 1.0\]"),
+        ("nan", lambda x: x * np.nan, r"`image` values must be finite"),
+        ("shape", lambda x: x[:, :11], r"`image` must have shape \[batch, 12, 12, 1\]"),
+    )
+    def test_bad_image_raises(self, corrupt, message):
+        for jit in (False, True):
+            sigs = self.signatures["stawm_sketchpad", jit]
+            for name in ("classify", "draw"):
+                with self.assertRaisesRegex(tf.errors.InvalidArgumentError, message):
+                    sigs[name](image=tf.constant(corrupt(fixtures.images(fixtures.GRAY)),
+                                                 tf.float32))
+
+    def test_metadata_describes_signatures(self):
+        path = os.path.join(self.base, "stawm_sketchpad_0", "1", serving.METADATA_FILE)
+        with open(path) as f:
+            meta = json.load(f)
+        self.assertEqual(meta["model"], "STAWM")
+        self.assertEqual(meta["serving_default"], "classify")
+        self.assertEqual(sorted(meta["signatures"]), ["classify", "draw", "serving_default"])
+        self.assertEqual(meta["signatures"]["draw"]["outputs"], list(serving.DRAW_OUTPUTS))
+        self.assertEqual(meta["signatures"]["classify"]["inputs"]["image"],
+                         {"shape": [-1, 12, 12, 1], "dtype": "float32", "range": [0.0, 1.0]})
+
+    def test_loads_and_runs_without_tfpaint(self):
+        model = self.models["stawm_sketchpad"]
+        x = fixtures.images(fixtures.GRAY)
+        path = os.path.join(self.base, "stawm_sketchpad_0", "1")
+        got = run_without_tfpaint(path, "draw", x)
+        self.assertAllClose(got["canvases"], model(x, training=False)["canvases"], atol=1e-5)
+
+    def test_unknown_model_type_raises(self):
+        with self.assertRaisesRegex(TypeError, "No serving signatures for Sequential"):
+            serving.signatures_for(tf.keras.Sequential())
+
+
+def run_without_tfpaint(path, signature, x):
+    """Runs `signature` of the SavedModel at `path` on `x` in a fresh process
+    that imports only TensorFlow (as TF Serving has no tfpaint)."""
+    work = tempfile.mkdtemp()
+    np.save(os.path.join(work, "x.npy"), x)
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        sig = tf.saved_model.load({path!r}).signatures[{signature!r}]
+        out = sig(image=tf.constant(np.load({os.path.join(work, "x.npy")!r})))
+        np.savez({os.path.join(work, "out.npz")!r}, **{{k: v.numpy() for k, v in out.items()}})
+        assert not any(m.split(".")[0] == "tfpaint" for m in sys.modules), "tfpaint imported"
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode:
+        raise AssertionError(result.stderr[-3000:])
+    return dict(np.load(os.path.join(work, "out.npz")))
 
 
 class LayoutTest(tf.test.TestCase):
@@ -242,6 +336,22 @@ class LayoutTest(tf.test.TestCase):
             serving.export_saved_model(self.model, self.base, "a/b")
         with self.assertRaisesRegex(ValueError, "`version` must be a positive integer"):
             serving.export_saved_model(self.model, self.base, "painter", version=0)
+
+    def test_a_killed_exports_staging_directory_is_removed(self):
+        model_dir = os.path.join(self.base, "painter")
+        # An export killed midway by a process that no longer exists...
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout.strip()
+        stale = os.path.join(model_dir, f".staging-{dead}-1")
+        os.makedirs(os.path.join(stale, "variables"))
+        # ... and one still running (this process).
+        live = os.path.join(model_dir, f".staging-{os.getppid()}-9")
+        os.makedirs(live)
+        serving.export_saved_model(self.model, self.base, "painter")
+        self.assertFalse(os.path.exists(stale))
+        self.assertTrue(os.path.exists(live))
+        self.assertEqual(sorted(n for n in os.listdir(model_dir) if not n.startswith(".")),
+                         ["1"])
 
     def test_latest_version_dir_without_model_raises(self):
         with self.assertRaisesRegex(FileNotFoundError, "No SavedModel at"):

@@ -1,4 +1,5 @@
-"""End-to-end: train briefly, then the export programs as users run them."""
+"""End-to-end: train briefly, then the export programs as users run them,
+for a Painter and for STAWM."""
 
 import os
 import subprocess
@@ -8,8 +9,12 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from trainers import painter_lib
+from export import benchmark_export
+from tfpaint import runs
+from trainers import tasks
+from trainers import train_lib
 from trainers.configs import painter as configs
+from trainers.configs import stawm as stawm_configs
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -29,22 +34,61 @@ class ExportToolsTest(tf.test.TestCase):
         config = configs.get_config("mnist_20moves")
         config.steps, config.num_moves, config.num_test = 3, 4, 20
         config.log_every, config.eval_every, config.checkpoint_every = 1, 1000, 1000
-        painter_lib.train(config, cls.workdir, progress=False)
+        train_lib.train(tasks.get_task(config), cls.workdir, progress=False)
+        cls.stawm_workdir = tempfile.mkdtemp()
+        config = stawm_configs.get_config("tiny_sketchpad")
+        config.steps, config.num_test = 3, 16
+        train_lib.train(tasks.get_task(config), cls.stawm_workdir, progress=False)
 
     def test_restore_model_matches_training_checkpoint(self):
-        model, config, prefix = painter_lib.restore_model(self.workdir)
+        model, config, prefix = runs.restore_model(self.workdir)
         self.assertEqual(config.num_moves, 4)
         self.assertTrue(prefix.endswith("ckpt-3"))
-        again, _, _ = painter_lib.restore_model(prefix)
+        again, _, _ = runs.restore_model(prefix)
         x = np.random.default_rng(0).uniform(size=(2, 28, 28, 1)).astype(np.float32)
         self.assertAllClose(model(x)["canvas"], again(x)["canvas"])
         # Restored weights differ from a fresh model's (the checkpoint was read).
-        fresh = painter_lib.build_model(config, (28, 28, 1))
+        fresh = runs.build_model(self.workdir)
         self.assertNotAllClose(model(x)["where"], fresh(x)["where"])
 
     def test_restore_model_without_checkpoint_raises(self):
         with self.assertRaisesRegex(FileNotFoundError, "No checkpoint at"):
-            painter_lib.restore_model(tempfile.mkdtemp())
+            runs.restore_model(tempfile.mkdtemp())
+
+    def test_benchmark_default_model_is_the_default_config(self):
+        task = tasks.get_task(configs.get_config("mnist_20moves"))
+        train_lib.resolve_config(task)
+        unnamed = lambda model: {k: v for k, v in model.get_config().items() if k != "name"}
+        self.assertEqual(unnamed(benchmark_export.default_model()),
+                         unnamed(task.build_model((28, 28, 1))))
+
+    def test_stawm_saved_model_then_tflite(self):
+        base = tempfile.mkdtemp()
+        result = _run("export.saved_model", f"--checkpoint={self.stawm_workdir}",
+                      f"--export_base={base}")
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        version = os.path.join(base, "stawm", "1")
+        self.assertIn(version, result.stdout)
+        signatures = tf.saved_model.load(version).signatures
+        self.assertCountEqual(signatures.keys(), ["classify", "draw", "serving_default"])
+        model, _, _ = runs.restore_model(self.stawm_workdir)
+        x = np.random.default_rng(1).uniform(size=(3, 28, 28, 1)).astype(np.float32)
+        self.assertAllClose(signatures["classify"](image=tf.constant(x))["logits"],
+                            model(x, training=False)["logits"], atol=1e-4)
+        output = os.path.join(base, "stawm.tflite")
+        result = _run("export.tflite", f"--saved_model={os.path.join(base, 'stawm')}",
+                      f"--output={output}")
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        self.assertIn("Parity within", result.stdout)
+        for name in ("classify/logits", "draw/canvases", "serving_default/boxes"):
+            self.assertIn(name, result.stdout)
+
+    def test_svg_of_a_stawm_run_says_it_needs_a_painter(self):
+        result = _run("export.svg", f"--checkpoint={self.stawm_workdir}",
+                      f"--output_dir={tempfile.mkdtemp()}")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("SVG strokes need a Painter run", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
 
     def test_saved_model_then_tflite(self):
         base = tempfile.mkdtemp()
@@ -98,6 +142,7 @@ class ExportToolsTest(tf.test.TestCase):
                       f"--export_base={tempfile.mkdtemp()}")
         self.assertNotEqual(result.returncode, 0)
         self.assertIn("No checkpoint at", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
 
 
 if __name__ == "__main__":

@@ -1,80 +1,145 @@
-"""Tests for trainers/configs/painter.py: every named config is usable and documented."""
+"""Tests for trainers/configs: every named config of every family is usable,
+documented, and speaks the one schema."""
 
+import importlib
 import re
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from tfpaint.data import pipelines
-from tfpaint.layers import template_bank
-from trainers import painter as painter_main
-from trainers import painter_lib
-from trainers.configs import painter as configs
+from tfpaint.data import registry
+from trainers import tasks
+from trainers import train
+from trainers import train_lib
+from trainers.configs import common
+from trainers.configs import painter as painter_configs
+from trainers.configs import stawm as stawm_configs
 
-NAMES = sorted(configs.CONFIGS)
-# Datasets read from a tensorflow-datasets data_dir, unavailable here.
-TFDS = tuple(pipelines.TFDS_NAMES)
+# Every task's config module: a new model family is checked as soon as its
+# task is registered.
+FAMILIES = {name: importlib.import_module(f"trainers.configs.{name}") for name in tasks.TASKS}
+ALL = [(f"{family}_{name}", family, name)
+       for family, module in FAMILIES.items() for name in sorted(module.CONFIGS)]
 
 
-def named(names):
-    return [(name, name) for name in names]
+def resolved(family, name):
+    config = FAMILIES[family].get_config(name)
+    task = tasks.get_task(config)
+    train_lib.resolve_config(task)
+    return config, task
 
 
 class ConfigsTest(tf.test.TestCase, parameterized.TestCase):
 
-    def test_registry(self):
-        self.assertLen(NAMES, 15)
-        for name, make in configs.CONFIGS.items():
-            self.assertEqual(make.__name__, name)
-
-    @parameterized.named_parameters(named(NAMES))
-    def test_docstring_gives_the_command(self, name):
-        doc = configs.CONFIGS[name].__doc__
-        self.assertIn("bazel run //trainers:painter", doc)
+    @parameterized.named_parameters(ALL)
+    def test_docstring_gives_the_command(self, family, name):
+        doc = FAMILIES[family].CONFIGS[name].__doc__
+        self.assertIn(f"bazel run //trainers:{family}", doc)
         self.assertIn(f"--config={name}", doc)
-        # Every flag a docstring mentions exists.
+        # Every flag a docstring mentions is a program flag or a config field.
+        config = FAMILIES[family].get_config(name)
         for flag in re.findall(r"--(\w+)", doc):
-            self.assertIn(flag, painter_main.FLAGS, f"{name} mentions --{flag}")
+            self.assertTrue(flag in train.PROGRAM_FLAGS or flag in config,
+                            f"{name} mentions --{flag}")
 
-    @parameterized.named_parameters(named(NAMES))
-    def test_fields_are_valid(self, name):
-        config = configs.get_config(name)
+    @parameterized.named_parameters(ALL)
+    def test_resolves_and_validates(self, family, name):
+        config, task = resolved(family, name)
         self.assertEqual(config.name, name)
-        self.assertEqual(set(config), set(configs.base()))
-        self.assertIn(config.model, painter_lib.MODELS)
-        self.assertIn(config.dataset, pipelines.DATASETS)
-        self.assertIn(config.reconstruction, ("mse", "ce"))
-        for template in config.templates:
-            self.assertIn(template, template_bank.TEMPLATE_NAMES)
-        self.assertGreater(config.steps, 0)
-        self.assertGreater(config.batch_size, 0)
+        self.assertEqual(config.task, family)
+        self.assertIsInstance(task, tasks.TASKS[family])
+        self.assertEqual(config.steps_per_epoch,
+                         max(1, common.train_size(config) // config.batch_size))
+        if FAMILIES[family].get_config(name).steps is None:
+            self.assertEqual(config.steps, config.epochs * config.steps_per_epoch)
 
-    @parameterized.named_parameters(named(NAMES))
-    def test_builds_a_model(self, name):
-        config = configs.get_config(name)
-        shape = (config.image_size, config.image_size, 1)
-        model = painter_lib.build_model(config, shape)
-        self.assertEqual(model.image_shape, shape)
-        self.assertEqual(model.num_moves, config.num_moves)
-        self.assertEqual(model.templates, tuple(config.templates))
-        out = model(np.zeros((1,) + shape, np.float32))
-        self.assertEqual(out["canvases"].shape, (1, config.num_moves) + shape)
-        self.assertEqual(out["which"].shape, (1, config.num_moves, len(config.templates)))
+    @parameterized.named_parameters(ALL)
+    def test_builds_its_model(self, family, name):
+        config, task = resolved(family, name)
+        shape = registry.spec(config.dataset).image_shape(config.image_size)
+        model = task.build_model(shape)
+        outputs = model(np.zeros((1, *shape), np.float32))
+        if family == "painter":
+            self.assertEqual(outputs["canvases"].shape, (1, config.num_moves, *shape))
+            self.assertEqual(outputs["which"].shape, (1, config.num_moves, len(config.templates)))
+        else:
+            self.assertEqual(outputs["thetas"].shape, (1, config.num_glimpses, 6))
+            self.assertEqual("logits" in outputs, config.objective != "draw")
+            self.assertEqual("canvas" in outputs, config.objective != "classify")
 
     @parameterized.named_parameters(
-        named(n for n in NAMES if configs.get_config(n).dataset not in TFDS)
-    )
-    def test_data_matches_image_size(self, name):
-        config = configs.get_config(name)
+        (n, f, c) for n, f, c in ALL
+        if registry.spec(FAMILIES[f].get_config(c).dataset).source != "tfds")
+    def test_data_matches_the_model(self, family, name):
+        config, task = resolved(family, name)
         config.num_train, config.num_test = 8, 4
-        train_set, test_set = painter_lib.load_data(config)
-        shape = (config.image_size, config.image_size, 1)
-        self.assertEqual(train_set.image_shape, shape)
-        self.assertEqual(test_set.image_shape, shape)
-        if config.dataset in pipelines.shapes_lib.SHAPE_DATASETS:
-            self.assertIsNotNone(test_set.shapes)
+        train_set, test_set = task.load_data()
+        self.assertEqual(train_set.image_shape, test_set.image_shape)
+        self.assertEqual(train_set.images.shape[1:], train_set.image_shape)
+        if test_set.shapes is not None and family == "painter":
             self.assertLessEqual(test_set.shapes.max_shapes, config.num_moves)
+        if family == "stawm" and config.objective != "draw":
+            self.assertIsNotNone(train_set.labels)
+
+
+class SchemaTest(tf.test.TestCase):
+    """One schema: a field name means one thing everywhere."""
+
+    def test_shared_field_names_are_declared_once_in_common(self):
+        fields = {family: set(module.base()) for family, module in FAMILIES.items()}
+        shared = set.intersection(*fields.values())
+        self.assertEqual(shared - set(common.base()), set(),
+                         "fields in several families must be declared in configs/common.py")
+
+    def test_every_config_of_a_family_has_the_base_fields(self):
+        for family, module in FAMILIES.items():
+            for name in module.CONFIGS:
+                self.assertEqual(set(module.get_config(name)), set(module.base()), name)
+
+    def test_every_shared_field_is_documented(self):
+        doc = common.__doc__
+        for field in common.base():
+            self.assertIn(f"`{field}`", doc, field)
+
+    def test_no_field_is_named_like_a_program_flag(self):
+        for family, module in FAMILIES.items():
+            self.assertEqual(set(module.base()) & set(train.PROGRAM_FLAGS), set(), family)
+
+
+class GetConfigTest(tf.test.TestCase, parameterized.TestCase):
+
+    @parameterized.named_parameters(("painter", "painter"), ("stawm", "stawm"))
+    def test_unknown_config_lists_the_names(self, family):
+        module = FAMILIES[family]
+        with self.assertRaisesRegex(ValueError, "Unknown config 'nope'. Available: ") as cm:
+            module.get_config("nope")
+        for name in module.CONFIGS:
+            self.assertIn(name, str(cm.exception))
+
+    @parameterized.named_parameters(("painter", "painter"), ("stawm", "stawm"))
+    def test_get_config_returns_fresh_copies(self, family):
+        module = FAMILIES[family]
+        a = module.get_config(module.DEFAULT)
+        a.batch_size += 1
+        self.assertEqual(module.get_config(module.DEFAULT).batch_size, a.batch_size - 1)
+
+    def test_steps_follow_epochs_after_an_override(self):
+        config = stawm_configs.get_config("mnist_8x8")
+        config.epochs = 3
+        config.dataset, config.num_train = "mnist_full", 60000
+        common.derive(config)
+        self.assertEqual(config.steps_per_epoch, 60000 // 128)
+        self.assertEqual(config.steps, 3 * (60000 // 128))
+        # Idempotent: a set `steps` is kept.
+        config.epochs = 5
+        self.assertEqual(common.derive(config).steps, 3 * (60000 // 128))
+
+    def test_neither_steps_nor_epochs_is_an_error(self):
+        config = painter_configs.get_config("mnist_20moves")
+        config.steps = None
+        with self.assertRaisesRegex(ValueError, "sets neither `steps` nor `epochs`"):
+            common.derive(config)
 
 
 if __name__ == "__main__":

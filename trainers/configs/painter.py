@@ -1,41 +1,47 @@
-"""Named configurations of the Painter trainer.
+"""Named configurations of the Painter (thesis chapter 5).
 
 Each config's docstring gives the command that runs it. Run any of them with
 
     bazel run //trainers:painter -- --config=<name> --workdir=/abs/path
 
-and override single fields with the trainer's flags (--steps, --moves, ...).
+and override single fields with `--config.<field>=<value>` (or the shorthand
+`--<field>=<value>`), e.g. `--config.steps=500 --config.num_moves=3`. The
+shared fields and their meaning are in `trainers/configs/common.py`.
 """
 
-import ml_collections
+from ml_collections import config_dict
+
+from trainers.configs import common
+
+DEFAULT = "mnist_20moves"
 
 
 def base():
-    """Fields shared by every config, with the thesis' defaults."""
-    c = ml_collections.ConfigDict()
+    """The Painter's fields, with the thesis' defaults."""
+    c = common.base()
     c.name = "base"
-    # Data.
+    c.task = "painter"
+    # Data: synthetic sets generate num_train / num_test images.
     c.dataset = "mnist"
-    c.data_dir = None
     c.num_train = 10000
     c.num_test = 1000
-    c.image_size = 28
     # Model (thesis chapter 5).
     c.model = "simple"  # simple | conv | recurrent | canvas_recurrent
     c.num_moves = 20
     c.templates = ("circle",)
     c.template_size = 16
     c.allow_skew = False  # theta12 = theta21 = 0 (section 5.2)
-    c.canvas = "over"
+    c.canvas = "over"  # over | additive
     c.hidden_units = 256
     c.hidden_layers = 1
     c.conv_filters = (10, 5)
     c.lstm_units = 256
-    c.latent = None  # None | denoising | variational | custom
+    c.latent = "none"  # none | denoising | variational | custom
     c.latent_units = 256
-    c.latent_sigma = None
+    c.latent_sigma = config_dict.placeholder(float)
     c.latent_stochastic = True
     c.latent_cost = "none"
+    c.latent_weight = 1.0
     c.sorter = False
     c.sharpening = 1.0
     c.exploration_noise = 0.0
@@ -47,16 +53,9 @@ def base():
     c.batch_size = 100
     c.learning_rate = 1e-3
     c.lr_schedule = "constant"  # constant | cosine (decays to lr_final_fraction)
-    c.lr_final_fraction = 0.05
     c.reconstruction = "mse"
-    c.latent_weight = 1.0
     c.max_shift = 0  # random translation of training batches, in pixels
-    c.seed = 0
     c.jit = True
-    c.log_every = 50
-    c.eval_every = 1000
-    c.checkpoint_every = 1000
-    c.num_summary_images = 8
     return c
 
 
@@ -248,7 +247,6 @@ def faces_conv():
     c = base()
     c.name = "faces_conv"
     c.dataset = "faces"
-    c.image_size = 25
     c.model = "conv"
     c.hidden_layers = 0  # the conv output is h (section 5.7)
     c.num_moves = 40
@@ -268,7 +266,6 @@ def omniglot_conv():
     c = base()
     c.name = "omniglot_conv"
     c.dataset = "omniglot"
-    c.image_size = 105
     c.model = "conv"
     c.hidden_layers = 0  # the conv output is h (section 5.7)
     c.num_moves = 40
@@ -284,8 +281,7 @@ def cifar10_conv():
     """
     c = base()
     c.name = "cifar10_conv"
-    c.dataset = "cifar10"
-    c.image_size = 32
+    c.dataset = "cifar10_gray"  # grayscale, as in thesis section 5.7
     c.model = "conv"
     c.hidden_layers = 0  # the conv output is h (section 5.7)
     c.num_moves = 60
@@ -305,8 +301,8 @@ CONFIGS = {
 }
 
 
-def get_config(name):
-    """Returns the named config, or raises a ValueError listing the names."""
+def get_config(name=DEFAULT):
+    """A fresh copy of the named config (derived fields not yet filled)."""
     if name not in CONFIGS:
         raise ValueError(
             f"Unknown config {name!r}. Available: {', '.join(sorted(CONFIGS))}."

@@ -6,25 +6,27 @@ Each config's docstring gives the command that runs it:
 
 Configs named after an appendix D setting use its sizes and schedule; the
 `*_cpu` / `*_15min` / `tiny` configs are reduced to run on a 2-core CPU and
-say what they change. Override single fields with the trainer's flags.
+say what they change. Override single fields with `--config.<field>=<value>`
+(or the shorthand `--<field>=<value>`); the shared fields and their meaning
+are in `trainers/configs/common.py`.
 """
 
-import ml_collections
+from ml_collections import config_dict
+
+from trainers.configs import common
+
+DEFAULT = "mnist_8x8_15min"
 
 
 def base():
-    """Fields shared by every config; defaults are the MNIST 8x8 classifier (D.1)."""
-    c = ml_collections.ConfigDict()
+    """The STAWM fields; defaults are the MNIST 8x8 classifier (D.1)."""
+    c = common.base()
     c.name = "base"
-    # Data.
-    c.dataset = "mnist"  # mnist (offline 5,000) | mnist_full | cifar10 | celeb_a
-    c.data_dir = None
-    c.image_size = 64  # CelebA only: side of the centre-cropped, resized faces
-    c.num_train = 4500  # to derive epochs; the offline MNIST train split
-    c.num_test = 500
-    c.num_classes = 10
-    # Task and model (section 3, appendix D.1).
-    c.task = "classify"  # classify | draw | self_supervised | sketchpad
+    c.task = "stawm"
+    # Data: the whole offline MNIST (4,500 training digits, 500 held out).
+    c.dataset = "mnist"
+    # Objective and model (section 3, appendix D.1).
+    c.objective = "classify"  # classify | draw | self_supervised | sketchpad
     c.num_glimpses = 8
     c.glimpse_size = 8
     c.memory_size = 256
@@ -37,7 +39,7 @@ def base():
     c.glimpse_strides = (1, 2)
     c.padding = "valid"
     c.affine_hidden = 64
-    c.canvas = "addition"
+    c.canvas = "additive"  # additive (eq 3) | bernoulli (eq 4)
     c.latent_units = 4
     c.temperature = 0.5
     c.beta = 4.0
@@ -50,34 +52,20 @@ def base():
     c.theta = 0.5
     c.learnable_rates = False
     c.kernel_initializer = "glorot_uniform"
-    c.pretrained_workdir = None
+    c.pretrained_workdir = config_dict.placeholder(str)
     # Training: Adam 1e-3, batch 128, gradient clipping 5, exponential 0.99
     # per epoch, divided by ten at the milestones (in epochs).
     c.epochs = 200
     c.batch_size = 128
     c.learning_rate = 1e-3
+    c.lr_schedule = "step_exponential"
     c.lr_decay = 0.99
     c.lr_milestones = (50, 100, 150, 190, 195)
     c.clipnorm = 5.0
     c.max_rotation = 20.0  # degrees
-    c.max_shift = 0
-    c.random_flip = False
-    c.max_train_seconds = None
-    c.seed = 0
     # Measured on a quiet 2-core CPU (trainers/benchmark_stawm.py, mnist_8x8):
     # 222 images/s with XLA, 177 without; XLA compiles for ~19 s once.
     c.jit = True
-    c.log_every = 50
-    c.eval_every = 1000
-    c.checkpoint_every = 1000
-    c.num_summary_images = 8
-    return derive(c)
-
-
-def derive(c):
-    """Fills the derived fields (steps per epoch, steps) from the others."""
-    c.steps_per_epoch = max(1, c.num_train // c.batch_size)
-    c.steps = int(c.epochs * c.steps_per_epoch)
     return c
 
 
@@ -114,7 +102,7 @@ def mnist_8x8_15min():
     c.max_train_seconds = 900.0
     c.eval_every = 250
     c.checkpoint_every = 250
-    return derive(c)
+    return c
 
 
 def mnist_28x28():
@@ -135,7 +123,7 @@ def mnist_28x28():
 
 def _mnist_draw(size, filters, strides):
     c = base()
-    c.task = "draw"
+    c.objective = "draw"
     c.num_glimpses = 12
     c.glimpse_size = size
     c.glimpse_filters = filters
@@ -143,11 +131,11 @@ def _mnist_draw(size, filters, strides):
     c.epochs = 100
     c.lr_milestones = ()
     c.max_rotation = 20.0
-    return derive(c)
+    return c
 
 
 def mnist_draw_4x4():
-    """MNIST drawing, 12 glimpses of 4x4, addition canvas (D.1, fig 8a).
+    """MNIST drawing, 12 glimpses of 4x4, additive canvas (D.1, fig 8a).
 
         bazel run //trainers:stawm -- --config=mnist_draw_4x4
     """
@@ -157,7 +145,7 @@ def mnist_draw_4x4():
 
 
 def mnist_draw_6x6():
-    """MNIST drawing, 12 glimpses of 6x6, addition canvas (D.1, fig 8b).
+    """MNIST drawing, 12 glimpses of 6x6, additive canvas (D.1, fig 8b).
 
         bazel run //trainers:stawm -- --config=mnist_draw_6x6
     """
@@ -167,7 +155,7 @@ def mnist_draw_6x6():
 
 
 def mnist_draw_8x8():
-    """MNIST drawing, 12 glimpses of 8x8, addition canvas (D.1, fig 8c).
+    """MNIST drawing, 12 glimpses of 8x8, additive canvas (D.1, fig 8c).
 
         bazel run //trainers:stawm -- --config=mnist_draw_8x8
     """
@@ -191,7 +179,7 @@ def mnist_draw_6x6_cpu():
     c.max_train_seconds = 900.0
     c.eval_every = 250
     c.checkpoint_every = 250
-    return derive(c)
+    return c
 
 
 def mnist_self_supervised():
@@ -206,7 +194,7 @@ def mnist_self_supervised():
     """
     c = mnist_draw_6x6()
     c.name = "mnist_self_supervised"
-    c.task = "self_supervised"
+    c.objective = "self_supervised"
     c.learnable_rates = True
     c.pretrained_workdir = "runs/stawm/mnist_draw_6x6"
     return c
@@ -220,11 +208,11 @@ def mnist_self_supervised_cpu():
     """
     c = mnist_draw_6x6_cpu()
     c.name = "mnist_self_supervised_cpu"
-    c.task = "self_supervised"
+    c.objective = "self_supervised"
     c.learnable_rates = True
     c.pretrained_workdir = "runs/stawm/mnist_draw_6x6_cpu"
     c.epochs = 20
-    return derive(c)
+    return c
 
 
 def mnist_sketchpad():
@@ -234,13 +222,13 @@ def mnist_sketchpad():
     """
     c = mnist_draw_6x6()
     c.name = "mnist_sketchpad"
-    c.task = "sketchpad"
+    c.objective = "sketchpad"
     c.epochs = 20
-    return derive(c)
+    return c
 
 
 def cifar10_draw_16():
-    """CIFAR-10 drawing, 8 glimpses of 16x16, addition canvas (D.2). Needs
+    """CIFAR-10 drawing, 8 glimpses of 16x16, additive canvas (D.2). Needs
     CIFAR-10 prepared in a tensorflow-datasets dir.
 
         bazel run //trainers:stawm -- --config=cifar10_draw_16 --data_dir=/path/to/tfds
@@ -248,9 +236,8 @@ def cifar10_draw_16():
     c = base()
     c.name = "cifar10_draw_16"
     c.dataset = "cifar10"
-    c.num_train = 50000
     c.num_test = 1000
-    c.task = "draw"
+    c.objective = "draw"
     c.num_glimpses = 8
     c.glimpse_size = 16
     c.memory_size = 256
@@ -270,7 +257,7 @@ def cifar10_draw_16():
     c.lr_milestones = (50, 90)
     c.max_rotation = 0.0
     c.random_flip = True
-    return derive(c)
+    return c
 
 
 def celeb_a_draw_32():
@@ -282,10 +269,8 @@ def celeb_a_draw_32():
     c = base()
     c.name = "celeb_a_draw_32"
     c.dataset = "celeb_a"
-    c.num_train = 162770
     c.num_test = 1000
-    c.num_classes = 1
-    c.task = "draw"
+    c.objective = "draw"
     c.canvas = "bernoulli"
     c.num_glimpses = 8
     c.glimpse_size = 32
@@ -307,7 +292,7 @@ def celeb_a_draw_32():
     c.lr_decay = 1.0
     c.lr_milestones = ()
     c.max_rotation = 0.0
-    return derive(c)
+    return c
 
 
 def tiny():
@@ -341,7 +326,7 @@ def tiny_sketchpad():
     """
     c = tiny()
     c.name = "tiny_sketchpad"
-    c.task = "sketchpad"
+    c.objective = "sketchpad"
     c.canvas = "bernoulli"
     c.glimpse_size = 6
     c.glimpse_filters = (8,)
@@ -358,8 +343,10 @@ CONFIGS = {
 }
 
 
-def get_config(name):
-    """A fresh copy of the named config."""
+def get_config(name=DEFAULT):
+    """A fresh copy of the named config (derived fields not yet filled)."""
     if name not in CONFIGS:
-        raise ValueError(f"Unknown config {name!r}; choose from {sorted(CONFIGS)}.")
+        raise ValueError(
+            f"Unknown config {name!r}. Available: {', '.join(sorted(CONFIGS))}."
+        )
     return CONFIGS[name]()

@@ -1,0 +1,20 @@
+"""Tasks: what each model family brings to the one training loop.
+
+`TASKS` maps a config's `task` field to its `Task` class. A new model family
+adds its module here (see README, "Adding a model").
+"""
+
+from trainers.tasks.painter import PainterTask
+from trainers.tasks.stawm import StawmTask
+
+TASKS = {cls.name: cls for cls in (PainterTask, StawmTask)}
+
+
+def get_task(config):
+    """The `Task` a config names (`config.task`), built on that config."""
+    if config.task not in TASKS:
+        raise ValueError(
+            f"Unknown task {config.task!r} in config {config.name!r}; "
+            f"known tasks: {', '.join(sorted(TASKS))}."
+        )
+    return TASKS[config.task](config)

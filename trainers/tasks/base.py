@@ -1,0 +1,117 @@
+"""What a model family brings to the one training loop.
+
+A `Task` (TF Model Garden's `base_task.Task` is the model for it) builds the
+model, its data, the per-example loss and metrics, the held-out evaluation and
+the pictures. `trainers.train_lib` owns everything else: checkpoints with
+every RNG state and exact resume, the progress bar, TensorBoard writers, the
+evaluation cadence, `metrics.json`, the wall-clock budget, `tf.distribute`,
+XLA on or off. A new model family is a subclass registered in
+`trainers.tasks.TASKS`.
+"""
+
+import tensorflow as tf
+
+from tfpaint.data import pipelines
+from tfpaint.data import registry
+from trainers import optimization
+
+
+class Task:
+    """The model-specific half of training. Subclasses override what they need.
+
+    Attributes:
+        name: the task's key in `trainers.tasks.TASKS` (a config's `task`).
+        progress_picture: the picture tag also saved as `progress.png`.
+        progress_animation: the animation tag also saved as `progress.gif`.
+        config: the resolved config.
+    """
+
+    name = None
+    progress_picture = None
+    progress_animation = None
+
+    def __init__(self, config):
+        self.config = config
+
+    # Checks ---------------------------------------------------------------
+
+    def validate(self):
+        """Raises a ValueError naming the first of the task's own fields with a
+        bad value (the shared fields are checked by `configs.common`)."""
+
+    def describe(self):
+        """A few words on the model, printed when training starts."""
+        return self.name
+
+    # Data -----------------------------------------------------------------
+
+    @property
+    def dataset_spec(self):
+        return registry.spec(self.config.dataset)
+
+    def load_data(self):
+        """(training `Dataset`, held-out `Dataset`) from the data registry."""
+        c = self.config
+        common = dict(data_dir=c.data_dir, seed=c.seed, image_size=c.image_size)
+        return (registry.load(c.dataset, "train", num_examples=c.num_train, **common),
+                registry.load(c.dataset, "test", num_examples=c.num_test, **common))
+
+    def train_pipeline(self, dataset):
+        """Shuffled, repeated, augmented batches of the training set."""
+        c = self.config
+        return pipelines.make_pipeline(
+            dataset, c.batch_size, shuffle=True, repeat=True, seed=c.seed,
+            max_shift=c.max_shift, max_rotation=c.max_rotation, random_flip=c.random_flip,
+        )
+
+    # Model ----------------------------------------------------------------
+
+    def build_model(self, image_shape):
+        """The model for images of `image_shape` `(H, W, C)`."""
+        raise NotImplementedError
+
+    def prepare_model(self, model):
+        """Called once the model is built, before the optimiser sees its
+        trainable weights (e.g. to freeze some)."""
+
+    def initialize(self, model):
+        """Called on a fresh run (no checkpoint yet), e.g. to load pretrained
+        weights. Returns a line to print, or None."""
+
+    def build_optimizer(self):
+        return optimization.build_optimizer(self.config)
+
+    # Training -------------------------------------------------------------
+
+    def loss(self, model, batch, training=True):
+        """The per-example loss and metrics of one replica's batch.
+
+        Args:
+            model: the task's model.
+            batch: a dict from `train_pipeline` (`image` `(B, H, W, C)`, ...).
+            training: passed to the model.
+
+        Returns:
+            `(loss, metrics)`: `(B,)` per-example losses (the loop averages
+            them over the global batch) and a dict of `(B,)` per-example
+            metrics, logged as their mean.
+        """
+        raise NotImplementedError
+
+    # Evaluation -----------------------------------------------------------
+
+    def eval_function(self, model, jit):
+        """A function of an image batch returning the outputs `evaluate` and
+        `pictures` read (a dict of tensors)."""
+        return tf.function(lambda images: model(images, training=False), jit_compile=jit)
+
+    def evaluate(self, outputs, examples):
+        """Held-out metrics (a dict of floats) from the eval outputs (NumPy)
+        of `examples` (`registry.Examples`)."""
+        raise NotImplementedError
+
+    def pictures(self, outputs, examples):
+        """Pictures of the first held-out examples: a dict of TensorBoard tag
+        -> `(H, W, 3)` picture, or `(T, H, W, 3)` frames of an animation."""
+        return {}
+

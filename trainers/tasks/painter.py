@@ -1,0 +1,131 @@
+"""The Painter's task: thesis chapter 5 on the one training loop.
+
+Loss: the reconstruction cost of the final canvas (MSE, or cross-entropy for
+the variational models) plus `latent_weight` times the latent cost. Held-out
+metrics: MSE per pixel; on synthetic scenes also the own-move rate (5.2),
+template-choice accuracy (5.5) and occlusion order (5.6). Pictures: the canvas
+after every move (figs 4.1, 5.6), each move's outline, and the animation.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfpaint import losses
+from tfpaint import metrics
+from tfpaint import summaries
+from tfpaint.layers import template_bank
+from tfpaint.models import painter
+from trainers.configs import common
+from trainers.tasks import base
+
+MODELS = ("simple", "conv", "recurrent", "canvas_recurrent")
+LATENTS = ("none", "denoising", "variational", "custom")
+
+
+class PainterTask(base.Task):
+    """Trains `SimplePainter`, `ConvPainter` or `RecurrentPainter`."""
+
+    name = "painter"
+    progress_picture = "painting/progress"
+    progress_animation = "painting/progress_animation"
+
+    def validate(self):
+        c = self.config
+        common.check_choice(c, "model", MODELS)
+        common.check_choice(c, "latent", LATENTS)
+        common.check_choice(c, "canvas", ("over", "additive"))
+        common.check_choice(c, "latent_cost", ("none", "mu", "full"))
+        common.check_int(c, "num_moves", 1)
+        for name in c.templates:
+            if name not in template_bank.TEMPLATE_NAMES:
+                raise ValueError(
+                    f"`templates` must name templates from {template_bank.TEMPLATE_NAMES}. "
+                    f"Received: {tuple(c.templates)}"
+                )
+        if c.model in ("recurrent", "canvas_recurrent") and (c.latent != "none" or c.sorter):
+            raise ValueError(
+                "Latent and sorter variants are built on the simple Painter; "
+                f"model={c.model!r} supports neither."
+            )
+
+    def describe(self):
+        c = self.config
+        return f"{c.model} Painter, {c.num_moves} moves, {c.dataset}"
+
+    def build_model(self, image_shape):
+        c = self.config
+        shared = dict(
+            num_moves=c.num_moves,
+            image_shape=image_shape,
+            templates=tuple(c.templates),
+            template_size=c.template_size,
+            allow_skew=c.allow_skew,
+            canvas=c.canvas,
+            sharpening=c.sharpening,
+            exploration_noise=c.exploration_noise,
+            learnable_templates=c.learnable_templates,
+            initial_scale=c.initial_scale,
+            seed=c.seed,
+        )
+        if c.model in ("recurrent", "canvas_recurrent"):
+            return painter.RecurrentPainter(
+                lstm_units=c.lstm_units, canvas_feedback=c.model == "canvas_recurrent", **shared)
+        return painter.SimplePainter(
+            encoder="conv" if c.model == "conv" else "dense",
+            hidden_units=c.hidden_units,
+            hidden_layers=c.hidden_layers,
+            conv_filters=tuple(c.conv_filters),
+            latent=None if c.latent == "none" else c.latent,
+            latent_units=c.latent_units,
+            latent_sigma=c.latent_sigma,
+            latent_stochastic=c.latent_stochastic,
+            latent_cost=c.latent_cost,
+            input_noise=c.input_noise,
+            sorter=c.sorter,
+            **shared,
+        )
+
+    def loss(self, model, batch, training=True):
+        images = batch["image"]
+        outputs = model(images, training=training)
+        per_image, _, latent = losses.per_image_loss(
+            outputs, images, self.config.reconstruction, self.config.latent_weight)
+        mse = tf.reduce_mean(tf.square(images - outputs["canvas"]), [1, 2, 3])  # (B,)
+        return per_image, {"mse_per_pixel": mse, "latent_cost": latent}
+
+    def eval_function(self, model, jit):
+        if not jit:
+            return tf.function(lambda images: model(images, training=False))
+        # See painter.write_canvases_once: XLA would otherwise recompute the
+        # chain of moves for every canvas it stacks.
+        compiled = tf.function(
+            lambda images: painter.write_canvases_once(model(images, training=False)),
+            jit_compile=True)
+        return lambda images: compiled(images)[0]
+
+    def evaluate(self, outputs, examples):
+        c = self.config
+        result = {"mse_per_pixel": metrics.mse_per_pixel(outputs["canvas"], examples.images)}
+        shapes = examples.shapes
+        if shapes is None:
+            return result
+        own, _ = metrics.own_move_assignment(outputs["masks"], shapes)
+        result["own_move_rate"] = float(np.mean(own))
+        if len(c.templates) > 1:
+            correct = metrics.template_choice_accuracy(
+                outputs["where"], outputs["which"], shapes, tuple(c.templates))
+            result["template_accuracy"] = float(np.mean(correct))
+        if shapes.max_shapes == 2 and "occlusion" in c.dataset:
+            right, occluded = metrics.occlusion_order(outputs["canvas"], outputs["masks"], shapes)
+            result["occluded_pairs"] = int(occluded.sum())
+            result["occlusion_order_accuracy"] = float(
+                right[occluded].mean() if occluded.any() else float("nan"))
+        return result
+
+    def pictures(self, outputs, examples):
+        canvases, images = outputs["canvases"], examples.images
+        return {
+            "painting/progress": summaries.progress_grid(canvases, images),
+            "painting/move_outlines": summaries.outline_overlay(images, outputs["masks"]),
+            "painting/progress_animation": summaries.progress_frames(canvases, images),
+        }
