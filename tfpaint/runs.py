@@ -22,6 +22,7 @@ import warnings
 
 import keras
 import ml_collections
+import numpy as np
 import tensorflow as tf
 
 CONFIG_FILE = "config.json"
@@ -36,6 +37,10 @@ READ_ERRORS = (tf.errors.OpError, IndexError, OSError, UnicodeDecodeError)
 
 class CheckpointUnreadableError(RuntimeError):
     """No checkpoint of a run could be read; the message lists each one's error."""
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A run's checkpoints do not fit the model they are restored into."""
 
 
 def resolve(path):
@@ -113,6 +118,50 @@ def restore_newest_intact(restore, prefixes):
     )
 
 
+def restore_checkpoint(checkpoint, directory):
+    """Restores the newest readable checkpoint of `directory` into `checkpoint`,
+    every object of which must be matched.
+
+    Args:
+        checkpoint: a `tf.train.Checkpoint`.
+        directory: a `checkpoints/` directory (it may not exist yet).
+
+    Returns:
+        The prefix restored, or None if the directory holds no checkpoint.
+
+    Raises:
+        CheckpointMismatchError: if the checkpoint does not fit `checkpoint`.
+        CheckpointUnreadableError: if no checkpoint could be read.
+    """
+    prefixes = checkpoint_prefixes(directory)
+    if not prefixes:
+        return None
+
+    def restore(prefix):
+        checkpoint.restore(prefix).assert_existing_objects_matched()
+
+    try:
+        return restore_newest_intact(restore, prefixes)
+    except (ValueError, AssertionError) as error:
+        raise CheckpointMismatchError(
+            f"The checkpoints in {directory} do not fit this model "
+            f"({type(error).__name__}: {str(error).splitlines()[0]}). Was the model "
+            "changed? A new model needs a new run directory."
+        ) from error
+
+
+def config_differences(previous, current, ignore=()):
+    """`[(field, old, new)]` of the fields of two config dicts that differ.
+
+    Values are compared and shown as JSON text ("(absent)" where one side
+    lacks the field), so a tuple equals the list it was saved as.
+    """
+    old, new = json.loads(json.dumps(previous)), json.loads(json.dumps(current))
+    show = lambda d, k: json.dumps(d[k]) if k in d else "(absent)"
+    keys = sorted((set(old) | set(new)) - set(ignore))
+    return [(k, show(old, k), show(new, k)) for k in keys if show(old, k) != show(new, k)]
+
+
 def find_checkpoint(path):
     """The checkpoints a path names.
 
@@ -140,6 +189,31 @@ def find_checkpoint(path):
         "trainer (`bazel run //trainers:<model>`), its checkpoints/ directory, or a "
         "prefix such as <workdir>/checkpoints/ckpt-6000."
     )
+
+
+def warm_start(model, path):
+    """Loads into `model` the weights a trained run has in common with it.
+
+    Args:
+        model: a built model.
+        path: anything `find_checkpoint` accepts.
+
+    Returns:
+        The checkpoint prefix read.
+
+    Raises:
+        ValueError: if the checkpoint holds none of the model's weights.
+    """
+    prefixes, workdir = find_checkpoint(path)
+    before = [v.numpy() for v in model.weights]
+    checkpoint = tf.train.Checkpoint(model=model)
+    prefix = restore_newest_intact(lambda p: checkpoint.restore(p).expect_partial(), prefixes)
+    if not any(not np.array_equal(b, v.numpy()) for b, v in zip(before, model.weights)):
+        raise ValueError(
+            f"Nothing in {prefix} matched this model's weights: is {workdir} a run of the "
+            "same model with the same sizes?"
+        )
+    return prefix
 
 
 def build_model(workdir):

@@ -59,16 +59,8 @@ def _evaluate(task, state, test_set):
 
 def throughput():
     """Training images/s, MNIST 20 moves batch 100, without and with XLA."""
-    rows = {}
-    for jit in (False, True):
-        rows["xla" if jit else "no_xla"] = train_lib.throughput(
-            _task("mnist_20moves"), jit, FLAGS.throughput_steps, warmup=10)
-    print("\n== throughput: MNIST, 20 moves, batch 100, training step ==")
-    print(f"{'':8s} {'ms/step':>9s} {'images/s':>10s} {'first step (s)':>15s}")
-    for k, r in rows.items():
-        print(f"{k:8s} {r['ms_per_step']:9.2f} {r['images_per_second']:10.0f} "
-              f"{r['first_step_s']:15.2f}")
-    return rows
+    return train_lib.throughput_table(lambda: _task("mnist_20moves"), FLAGS.throughput_steps,
+                                      warmup=10, title="MNIST, 20 moves, batch 100")
 
 
 def mnist():
@@ -110,23 +102,24 @@ def _train_and_eval(name, steps):
     return result
 
 
-def rectangles():
-    result = _train_and_eval("rectangles_2moves", FLAGS.rectangles_steps)
-    print(f"\n== rectangles: 2-Rectangles, 2 moves, {result['steps']} steps "
-          f"({result['train_seconds']:.0f} s) ==")
-    print(f"own-move rate {100 * result['own_move_rate']:.1f}%  "
-          f"held-out MSE {result['mse_per_pixel']:.5f}")
+def _synthetic(name, steps, title, metrics):
+    result = _train_and_eval(name, steps)
+    print(f"\n== {title}, {result['steps']} steps ({result['train_seconds']:.0f} s) ==")
+    print("  ".join(f"{label} {100 * result[key]:.1f}%" for label, key in metrics)
+          + f"  held-out MSE {result['mse_per_pixel']:.5f}")
     return result
+
+
+def rectangles():
+    return _synthetic("rectangles_2moves", FLAGS.rectangles_steps,
+                      "rectangles: 2-Rectangles, 2 moves", [("own-move rate", "own_move_rate")])
 
 
 def shapes():
-    result = _train_and_eval("shapes_2moves", FLAGS.shapes_steps)
-    print(f"\n== shapes: 2-Shapes, 2 moves, square + circle, {result['steps']} steps "
-          f"({result['train_seconds']:.0f} s) ==")
-    print(f"template-choice accuracy {100 * result['template_accuracy']:.1f}%  "
-          f"own-move rate {100 * result['own_move_rate']:.1f}%  "
-          f"held-out MSE {result['mse_per_pixel']:.5f}")
-    return result
+    return _synthetic("shapes_2moves", FLAGS.shapes_steps,
+                      "shapes: 2-Shapes, 2 moves, square + circle",
+                      [("template-choice accuracy", "template_accuracy"),
+                       ("own-move rate", "own_move_rate")])
 
 
 def occlusion():

@@ -36,18 +36,9 @@ def main(argv):
     print(f"CPU cores: {os.cpu_count()}; config {config.name}: {config.num_glimpses} glimpses "
           f"of {config.glimpse_size}x{config.glimpse_size}, M={config.memory_size}, "
           f"LSTM {config.rnn_units}, batch {config.batch_size}, objective {config.objective}")
-    rows = {}
-    for jit in FLAGS.jit:
-        jit = jit.lower() in ("1", "true", "yes")
-        task = tasks.get_task(configs.get_config(FLAGS.config))
-        rows["xla" if jit else "no_xla"] = train_lib.throughput(task, jit, FLAGS.steps,
-                                                                FLAGS.warmup)
-    print(f"\n== throughput: {config.name}, training step ==")
-    print(f"{'':8s} {'ms/step':>9s} {'images/s':>10s} {'first step (s)':>15s} "
-          f"{'load (1 min) before/after':>27s}")
-    for k, r in rows.items():
-        print(f"{k:8s} {r['ms_per_step']:9.1f} {r['images_per_second']:10.1f} "
-              f"{r['first_step_s']:15.1f} {r['load_before']:13.2f} / {r['load_after']:.2f}")
+    rows = train_lib.throughput_table(
+        lambda: tasks.get_task(configs.get_config(FLAGS.config)), FLAGS.steps, FLAGS.warmup,
+        jits=[jit.lower() in ("1", "true", "yes") for jit in FLAGS.jit], title=config.name)
     if FLAGS.output:
         path = runs.resolve(FLAGS.output)
         with open(path, "w") as f:

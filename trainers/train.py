@@ -7,20 +7,11 @@ r"""Trains any tfpaint model: the one main of every trainer.
     python -m trainers.train --config=trainers/configs/painter.py:mnist_20moves
 
 `//trainers:<family>` is this program with `--family=<family>`: `--config=NAME`
-names a config of `trainers/configs/<family>.py`; `--config=FILE.py:NAME` any
-config file (ml_collections' config_flags). `--config.<field>=<value>` overrides
-one field, with the field's type; `--<field>=<value>` is its shorthand.
-
-Writes into the run directory (default `runs/<task>/<config name>`, relative
-to where the command was run; see `tfpaint.runs`): `config.json`,
-`model.json`, `checkpoints/`, TensorBoard logs (`tensorboard --logdir=<dir>`),
-`progress.png` (and `progress.gif`) and `metrics.json`. Run the same command
-again to resume; a different config on an existing run is refused unless
-`--allow_config_change`.
-
-With `--strategy=multi_worker` the cluster comes from `TF_CONFIG` (README,
-"Several machines"): every worker runs the same command; only the chief
-writes the run directory.
+names a config of `trainers/configs/<family>.py`, `--config=FILE.py:NAME` any
+config file (ml_collections' config_flags); `--config.<field>=<value>`, or
+`--<field>=<value>`, overrides one field. It writes the run directory (default
+`runs/<task>/<config name>`; `tfpaint.runs`); the same command again resumes.
+README: "Configs", "Training", "Several machines".
 """
 
 import difflib
@@ -169,7 +160,7 @@ def main(argv):
         result, _ = train_lib.train(task, workdir, strategy=strategy, progress=FLAGS.progress,
                                     allow_config_change=FLAGS.allow_config_change)
     except (train_lib.TrainingError, registry.DatasetUnavailableError,
-            runs.CheckpointUnreadableError) as error:
+            runs.CheckpointUnreadableError, runs.CheckpointMismatchError) as error:
         sys.exit(f"Error: {error}")
     if not result:
         return

@@ -1,19 +1,10 @@
 """The one training loop of tfpaint: every model family trains here.
 
-`train(task, workdir)` is the whole job behind `bazel run //trainers:<model>`.
-A `trainers.tasks` Task brings the model, its data, loss, metrics, evaluation
-and pictures; this module owns the rest:
-
-- checks everything (config, run directory, data, checkpoint) before it
-  writes any file of the run;
-- checkpoints (model, optimiser, step and every RNG state) that a killed run
-  resumes from exactly; a damaged newest checkpoint is skipped with a warning;
-- a non-finite loss stops the run with an error naming the step, and no
-  checkpoint with non-finite values is ever written;
-- the progress bar, TensorBoard writers (`train/`, `eval/`), the evaluation
-  cadence, pictures, `metrics.json` and a wall-clock budget;
-- `tf.distribute` (one device, mirrored, or multi-worker from `TF_CONFIG`),
-  and XLA on or off.
+`train(task, workdir)` is the job behind `bazel run //trainers:<model>`. A
+`trainers.tasks` Task brings the model, data, loss, metrics, evaluation and
+pictures; the loop owns checks, checkpoints and exact resume, the non-finite
+guard, progress, TensorBoard, the evaluation cadence, `metrics.json`, the time
+budget, `tf.distribute` and XLA (README, "Training").
 """
 
 import contextlib
@@ -55,20 +46,10 @@ class WorkerLostError(TrainingError):
 
 
 def make_strategy(name="mirrored", timeout_seconds=300):
-    """The `tf.distribute` strategy called `name`.
-
-    Args:
-        name: "mirrored" (every local device; the default), "one_device"
-            (the first CPU) or "multi_worker" (`MultiWorkerMirroredStrategy`
-            over the cluster that the `TF_CONFIG` environment variable
-            describes).
-        timeout_seconds: for "multi_worker", how long a collective operation
-            may wait for the other workers before the run fails with an error
-            (a worker that died).
-
-    Returns:
-        The strategy. Create it before any other TensorFlow op runs.
-    """
+    """The `tf.distribute` strategy `name`: "mirrored" (the local devices),
+    "one_device" (the first CPU) or "multi_worker" (the cluster `TF_CONFIG`
+    describes; a collective op fails after `timeout_seconds`). Create it
+    before any other TensorFlow op runs."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "one_device":
@@ -88,12 +69,10 @@ def make_strategy(name="mirrored", timeout_seconds=300):
 def is_chief(strategy):
     """Whether this process writes the run's files (always, on one machine)."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
+    if resolver is None or resolver.task_type in (None, "", "chief"):
         return True
-    if resolver.task_type == "chief":
-        return True
-    cluster = resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
+    return ((resolver.task_type, resolver.task_id) == ("worker", 0)
+            and "chief" not in resolver.cluster_spec().as_dict())
 
 
 @contextlib.contextmanager
@@ -134,22 +113,15 @@ def predict_in_batches(fn, images, batch_size=250):
 class TrainState:
     """Model, optimiser, step counter and their compiled, distributed step.
 
-    The step runs under a `tf.distribute` strategy inside `tf.function`, with
-    XLA when `jit` is set: the per-replica forward and backward pass is one
-    compiled cluster. The step also records the first step whose loss was not
-    finite (`bad_step`, -1 while all are).
-
-    Args:
-        task: a `trainers.tasks` Task with a resolved config.
-        image_shape: `(H, W, C)` of the images.
-        strategy: a `tf.distribute` strategy (default: mirrored).
-        jit: compile with XLA (default: the config's `jit`).
+    The step runs under a `tf.distribute` strategy inside `tf.function`; with
+    `jit` (default: the config's) the per-replica forward and backward pass is
+    one XLA cluster. It records the first step whose loss was not finite
+    (`bad_step`, -1 while all are).
     """
 
     def __init__(self, task, image_shape, strategy=None, jit=None):
+        self.task, self.config = task, task.config
         config = task.config
-        self.task = task
-        self.config = config
         self.strategy = strategy or tf.distribute.MirroredStrategy()
         self.jit = config.jit if jit is None else bool(jit)
         replicas = self.strategy.num_replicas_in_sync
@@ -166,7 +138,8 @@ class TrainState:
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.bad_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="bad_step")
-        self._train_step = self._make_train_step()
+        # One optimiser step on the next batch of an iterator; scalar metrics.
+        self.train_step = self._make_train_step()
         self._eval_fn = task.eval_function(self.model, self.jit)
 
     def _make_train_step(self):
@@ -211,10 +184,6 @@ class TrainState:
 
         return train_step
 
-    def train_step(self, iterator):
-        """One optimiser step on the next batch; returns scalar metrics."""
-        return self._train_step(iterator)
-
     def predict(self, images, batch_size=250):
         """The evaluation function's output dict (NumPy) for an array of images."""
         return predict_in_batches(self._eval_fn, images, batch_size)
@@ -230,10 +199,9 @@ class TrainState:
     def checkpoint(self):
         """A `tf.train.Checkpoint` of everything a resumed run needs.
 
-        Keras `SeedGenerator` states are model variables that
-        `tf.train.Checkpoint` does not reach through the model: they are
-        listed so that a resumed run continues the noise streams (latent,
-        input, exploration, dropout) instead of replaying them.
+        `tf.train.Checkpoint` does not reach Keras `SeedGenerator` states
+        through the model: listed, a resumed run continues the noise streams
+        (latent, input, exploration, dropout) instead of replaying them.
         """
         rng = [v.value for v in self.model.variables if "seed_generator" in v.path]
         return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
@@ -248,27 +216,13 @@ class TrainState:
         return True
 
 
-def config_differences(previous, config):
-    """`[(field, old, new)]` of the fields (bookkeeping aside) that differ, the
-    values as JSON text ("(absent)" for a field one side lacks)."""
-    new = json.loads(config.to_json_best_effort())
-    old = json.loads(json.dumps(previous))
-    keys = sorted((set(old) | set(new)) - set(common.BOOKKEEPING))
-    show = lambda d, k: json.dumps(d[k]) if k in d else "(absent)"
-    return [(k, show(old, k), show(new, k)) for k in keys if show(old, k) != show(new, k)]
-
-
 def _check_run_directory(workdir, config, allow_config_change):
-    """Refuses a run directory that holds a run of another config.
-
-    Returns:
-        The previous config dict if it differs and the change is allowed (it
-        is kept beside the new one), else None.
-    """
+    """Refuses a run directory that holds a run of another config; returns the
+    previous config if it differs and the change is allowed, else None."""
     previous = runs.read_config(workdir)
     if previous is None:
         return None
-    changes = config_differences(previous.to_dict(), config)
+    changes = runs.config_differences(previous.to_dict(), config.to_dict(), common.BOOKKEEPING)
     if not changes:
         return None
     lines = "\n  ".join(f"{k}: {old} -> {new}" for k, old, new in changes)
@@ -281,37 +235,6 @@ def _check_run_directory(workdir, config, allow_config_change):
         )
     print(f"Continuing {workdir} with a changed config:\n  {lines}")
     return previous.to_dict()
-
-
-def _restore(state, manager):
-    """Restores the newest readable checkpoint; returns its prefix or None."""
-    checkpoint = state.checkpoint()
-    prefixes = runs.checkpoint_prefixes(manager.directory)
-    if not prefixes:
-        return None
-
-    def restore(prefix):
-        checkpoint.restore(prefix).assert_existing_objects_matched()
-
-    try:
-        return runs.restore_newest_intact(restore, prefixes)
-    except (ValueError, AssertionError) as error:
-        raise TrainingError(
-            f"The checkpoints in {manager.directory} do not fit the model this config "
-            f"builds ({type(error).__name__}: {str(error).splitlines()[0]}). Was the model "
-            "changed? Use another --workdir for a new model."
-        ) from error
-
-
-class _Writers:
-    """TensorBoard writers of the chief; no-ops on other workers."""
-
-    def __init__(self, workdir, chief):
-        if chief:
-            self.train = tf.summary.create_file_writer(os.path.join(workdir, "train"))
-            self.eval = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
-        else:
-            self.train = self.eval = tf.summary.create_noop_writer()
 
 
 def _format(result):
@@ -341,7 +264,7 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
     Raises:
         ValueError: a config field with a bad value.
         ConfigChangedError: the run directory holds a run of another config.
-        TrainingError: the checkpoints do not fit the model.
+        CheckpointMismatchError: the checkpoints do not fit the model.
         NonFiniteLossError: the loss became NaN or infinite.
         DatasetUnavailableError: a tensorflow-datasets set is not prepared.
     """
@@ -357,7 +280,7 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
     checkpoint_dir = os.path.join(workdir, runs.CHECKPOINTS)
     manager = tf.train.CheckpointManager(state.checkpoint(), checkpoint_dir,
                                          max_to_keep=config.keep_checkpoints)
-    restored = _restore(state, manager)
+    restored = runs.restore_checkpoint(state.checkpoint(), checkpoint_dir)
     start = int(state.step.numpy())
     note = None if restored else task.initialize(state.model)
 
@@ -383,7 +306,8 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
         print(note)
 
     iterator = state.distribute(task.train_pipeline(train_set).skip(start))
-    writers = _Writers(workdir, chief)
+    writers = {name: tf.summary.create_file_writer(os.path.join(workdir, name)) if chief
+               else tf.summary.create_noop_writer() for name in ("train", "eval")}
     num_pictures = config.num_summary_images
 
     def run_eval(step):
@@ -393,11 +317,11 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
         result = task.evaluate(outputs, held_out)
         first = {k: v[:num_pictures] for k, v in outputs.items()}
         pictures = task.pictures(first, held_out.head(num_pictures)) if num_pictures else {}
-        with writers.eval.as_default():
+        with writers["eval"].as_default():
             for k, v in result.items():
                 tf.summary.scalar(k, v, step=step)
             gifs = summaries.write_pictures(pictures, step)
-        writers.eval.flush()
+        writers["eval"].flush()
         if task.progress_picture in pictures:
             summaries.save_png(pictures[task.progress_picture],
                                os.path.join(workdir, "progress.png"))
@@ -427,7 +351,7 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
                 bad = int(state.bad_step.numpy())
                 if bad >= 0:
                     _raise_non_finite(bad, config, manager)
-                with writers.train.as_default():
+                with writers["train"].as_default():
                     for k, v in logs.items():
                         tf.summary.scalar(k, v, step=step)
                     tf.summary.scalar("images_per_second",
@@ -455,7 +379,7 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
     final_step = int(state.step.numpy())
     if final_step > start or not manager.latest_checkpoint:
         save(final_step)
-    writers.train.flush()
+    writers["train"].flush()
     result = run_eval(final_step)
     if chief:
         result["train_seconds"] = trained
@@ -511,12 +435,8 @@ def _raise_non_finite(step, config, manager):
 
 
 def build(task, jit=None, strategy=None):
-    """A `TrainState` and training iterator for a task, without a run
-    directory: for benchmarks, which measure exactly what `train` runs.
-
-    Returns:
-        (`TrainState`, training iterator, held-out `Dataset`).
-    """
+    """(`TrainState`, training iterator, held-out `Dataset`) of a task, without
+    a run directory: benchmarks measure exactly what `train` runs."""
     resolve_config(task)
     train_set, test_set = task.load_data()
     state = TrainState(task, train_set.image_shape, strategy, jit=jit)
@@ -524,15 +444,25 @@ def build(task, jit=None, strategy=None):
     return state, iterator, test_set
 
 
+def throughput_table(make_task, steps, warmup, jits=(False, True), title=""):
+    """Measures `throughput` of a fresh `make_task()` for each XLA setting and
+    prints the rows side by side; returns `{"no_xla" | "xla": figures}`."""
+    rows = {"xla" if jit else "no_xla": throughput(make_task(), jit, steps, warmup)
+            for jit in jits}
+    print(f"\n== throughput: {title}, training step ==")
+    print(f"{'':8s} {'ms/step':>9s} {'images/s':>10s} {'first step (s)':>15s} "
+          f"{'load (1 min) before/after':>27s}")
+    for k, r in rows.items():
+        print(f"{k:8s} {r['ms_per_step']:9.2f} {r['images_per_second']:10.1f} "
+              f"{r['first_step_s']:15.2f} {r['load_before']:13.2f} / {r['load_after']:.2f}")
+    return rows
+
+
 def throughput(task, jit, steps, warmup):
-    """Training images/s of a task's step with XLA on or off.
-
-    The first step (tracing, compilation) and `warmup` more are not timed.
-
-    Returns:
-        Dict: `ms_per_step`, `images_per_second`, `first_step_s` and the
-        1-minute load average before and after (the machine may be shared).
-    """
+    """Training speed of a task's step, XLA on or off: `ms_per_step`,
+    `images_per_second`, `first_step_s` (tracing, compiling) and the 1-minute
+    load average before and after (the machine may be shared). The first
+    step and `warmup` more are not timed."""
     state, iterator, _ = build(task, jit=jit)
     t = time.perf_counter()
     float(state.train_step(iterator)["loss"])

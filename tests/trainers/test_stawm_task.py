@@ -14,7 +14,6 @@ import tensorflow as tf
 from tests.trainers import training
 from tfpaint import runs
 from tfpaint.data import registry
-from trainers import optimization
 from trainers import tasks
 from trainers import train_lib
 from trainers.configs import stawm as configs
@@ -126,11 +125,6 @@ class StawmTrainerTest(tf.test.TestCase, parameterized.TestCase):
         task = tasks.get_task(tiny_config(dataset="mnist_full"))
         with self.assertRaisesRegex(registry.DatasetUnavailableError, "tfds build mnist"):
             task.load_data()
-
-    def test_learning_rate_schedule(self):
-        schedule = optimization.StepExponentialDecay(1e-3, 10, decay=0.5, milestones=(2,))
-        self.assertAllClose([float(schedule(s)) for s in (0, 10, 20, 30)],
-                            [1e-3, 5e-4, 2.5e-5, 1.25e-5])
 
 
 if __name__ == "__main__":

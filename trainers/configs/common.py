@@ -1,43 +1,10 @@
-"""The config fields every model shares, their one meaning, and the derived fields.
+"""The config fields every model shares, each with its one meaning, and the derived fields.
 
-Every config of every model family starts from `base()`. A field that two
-families use is declared here, once, with the meaning below; a family module
-adds only the fields of its own model (tests/trainers/test_configs.py checks
-both rules).
-
-Run any config with its family's trainer and override single fields with
-`--config.<field>=<value>` (ml_collections' config_flags) or the shorthand
-`--<field>=<value>`:
-
-    bazel run //trainers:painter -- --config=rectangles_2moves --config.steps=500
-
-Fields whose value may be absent are placeholders of a fixed type, so a flag
-can set them: `--config.data_dir=/abs/tfds`.
-
-| field | meaning |
-| --- | --- |
-| `name` | the config's name (the default run directory is `runs/<task>/<name>`) |
-| `task` | the task (model family) that trains it: a key of `trainers.tasks.TASKS` |
-| `dataset` | a dataset of `tfpaint.data.registry.DATASETS` |
-| `data_dir` | the tensorflow-datasets directory of a tfds dataset (None: none) |
-| `num_train` | training images: generated (synthetic), or the first ones of the split (None: all) |
-| `num_test` | held-out images evaluated: generated (synthetic), or the first ones of the split (None: all) |
-| `image_size` | side of the images; only datasets that are generated or resized may change it (None: the dataset's own) |
-| `max_shift`, `max_rotation`, `random_flip` | training augmentation: pixels, degrees, horizontal flips |
-| `canvas` | the canvas rule: "over" (thesis eq 3.4), "additive" (eq 3.3, DRAW), "bernoulli" (STAWM eq 4) |
-| `latent_units` | size of a latent code |
-| `reconstruction` | reconstruction cost: "mse" or "ce" (Bernoulli cross-entropy) |
-| `steps` | optimiser steps; None: `epochs` times `steps_per_epoch` (derived) |
-| `epochs` | passes over `num_train` images, when `steps` is None |
-| `steps_per_epoch` | derived: training images // `batch_size` |
-| `batch_size` | global batch size (divided among replicas) |
-| `learning_rate`, `lr_schedule`, `lr_final_fraction`, `lr_decay`, `lr_milestones`, `clipnorm` | Adam and its schedule (`trainers.optimization`) |
-| `seed` | seed of data order, synthetic data, weights and noise |
-| `jit` | compile the training step (and evaluation) with XLA |
-| `log_every`, `eval_every`, `checkpoint_every` | steps between training scalars, held-out evaluations, checkpoints |
-| `keep_checkpoints` | how many checkpoints to keep |
-| `num_summary_images` | held-out images in the pictures |
-| `max_train_seconds` | budget of training time (steps only; evaluation not counted); None or inf: none |
+Every config of every family starts from `base()`. A field that two families
+use is declared here, once, with its meaning beside it; a family module adds
+only its own model's fields (tests/trainers/test_configs.py checks both).
+Fields that may be absent are placeholders of a fixed type, so that a flag can
+set them (`--config.data_dir=/abs/tfds`).
 """
 
 import math
@@ -57,43 +24,66 @@ BOOKKEEPING = ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints"
 
 
 def base():
-    """The shared fields, with defaults (see the module docstring)."""
+    """The shared fields, with defaults."""
     c = ml_collections.ConfigDict()
-    c.name = "base"
-    c.task = config_dict.placeholder(str)
+    c.name = "base"  # the config's name (default run directory: runs/<task>/<name>)
+    c.task = config_dict.placeholder(str)  # the Task that trains it (trainers.tasks.TASKS)
     # Data.
-    c.dataset = "mnist"
-    c.data_dir = config_dict.placeholder(str)
-    c.num_train = config_dict.placeholder(int)
-    c.num_test = config_dict.placeholder(int)
-    c.image_size = config_dict.placeholder(int)
-    c.max_shift = 0
-    c.max_rotation = 0.0
-    c.random_flip = False
-    # Model fields more than one family uses.
-    c.canvas = "over"
-    c.latent_units = 256
-    c.reconstruction = "mse"
+    c.dataset = "mnist"  # a name of tfpaint.data.registry.DATASETS
+    c.data_dir = config_dict.placeholder(str)  # the tensorflow-datasets dir of a tfds set
+    # Training / held-out images: generated (synthetic sets) or the first ones
+    # of the split (None: all).
+    c.num_train = config_dict.placeholder(int)  # training images
+    c.num_test = config_dict.placeholder(int)  # held-out images evaluated
+    c.image_size = config_dict.placeholder(int)  # side; None: the dataset's own
+    c.max_shift = 0  # augmentation: random shifts, in pixels
+    c.max_rotation = 0.0  # augmentation: random rotations, in degrees
+    c.random_flip = False  # augmentation: random left-right flips
+    # Model fields that more than one family uses.
+    c.canvas = "over"  # "over" (thesis eq 3.4), "additive" (eq 3.3, DRAW), "bernoulli" (STAWM eq 4)
+    c.latent_units = 256  # size of a latent code
+    c.reconstruction = "mse"  # reconstruction cost: "mse" or "ce" (Bernoulli cross-entropy)
     # Training.
-    c.steps = config_dict.placeholder(int)
-    c.epochs = config_dict.placeholder(int)
-    c.steps_per_epoch = config_dict.placeholder(int)
-    c.batch_size = 100
-    c.learning_rate = 1e-3
-    c.lr_schedule = "constant"
-    c.lr_final_fraction = 0.05
-    c.lr_decay = 0.99
-    c.lr_milestones = ()
-    c.clipnorm = config_dict.placeholder(float)
-    c.seed = 0
-    c.jit = True
-    c.log_every = 50
-    c.eval_every = 1000
-    c.checkpoint_every = 1000
-    c.keep_checkpoints = 3
-    c.num_summary_images = 8
-    c.max_train_seconds = config_dict.placeholder(float)
+    c.steps = config_dict.placeholder(int)  # optimiser steps; None: epochs * steps_per_epoch
+    c.epochs = config_dict.placeholder(int)  # passes over num_train images, if steps is None
+    c.steps_per_epoch = config_dict.placeholder(int)  # derived: training images // batch_size
+    c.batch_size = 100  # global batch size (divided among replicas)
+    c.learning_rate = 1e-3  # Adam's (trainers.optimization)
+    c.lr_schedule = "constant"  # "constant", "cosine", "step_exponential"
+    c.lr_final_fraction = 0.05  # "cosine": the last rate, as a fraction of the first
+    c.lr_decay = 0.99  # "step_exponential": factor per epoch
+    c.lr_milestones = ()  # "step_exponential": epochs where the rate is divided by ten
+    c.clipnorm = config_dict.placeholder(float)  # global-norm gradient clipping (None: none)
+    c.seed = 0  # seed of data order, synthetic data, weights and noise
+    c.jit = True  # compile the training step and evaluation with XLA
+    c.log_every = 50  # steps between training scalars
+    c.eval_every = 1000  # steps between held-out evaluations and pictures
+    c.checkpoint_every = 1000  # steps between checkpoints
+    c.keep_checkpoints = 3  # checkpoints kept
+    c.num_summary_images = 8  # held-out images in the pictures
+    c.max_train_seconds = config_dict.placeholder(float)  # training-time budget (None, inf: none)
     return c
+
+
+def named_configs(*functions, default):
+    """A family's `(CONFIGS, get_config)` from its config functions.
+
+    `get_config(name=default)` returns a fresh copy of the named config, with
+    `name` set (the config functions leave it to this), or a ValueError
+    listing the names. ml_collections' `config_flags` calls it for
+    `--config=FILE.py:NAME`.
+    """
+    configs = {f.__name__: f for f in functions}
+
+    def get_config(name=default):
+        if name not in configs:
+            raise ValueError(
+                f"Unknown config {name!r}. Available: {', '.join(sorted(configs))}.")
+        config = configs[name]()
+        config.name = name
+        return config
+
+    return configs, get_config
 
 
 def train_size(config):
@@ -144,10 +134,8 @@ def validate(config):
     if config.clipnorm is not None:
         check_positive(config, "clipnorm")
     if config.max_train_seconds is not None and not config.max_train_seconds > 0:
-        raise ValueError(
-            f"`max_train_seconds` must be > 0 (or inf, or None for no budget). "
-            f"Received: {config.max_train_seconds}"
-        )
+        raise ValueError("`max_train_seconds` must be > 0 (or inf, or None for no budget). "
+                         f"Received: {config.max_train_seconds}")
     if not 0.0 <= config.lr_final_fraction <= 1.0:
         raise ValueError(
             f"`lr_final_fraction` must be in [0, 1]. Received: {config.lr_final_fraction}")

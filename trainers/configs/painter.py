@@ -19,10 +19,8 @@ DEFAULT = "mnist_20moves"
 def base():
     """The Painter's fields, with the thesis' defaults."""
     c = common.base()
-    c.name = "base"
     c.task = "painter"
     # Data: synthetic sets generate num_train / num_test images.
-    c.dataset = "mnist"
     c.num_train = 10000
     c.num_test = 1000
     # Model (thesis chapter 5).
@@ -31,13 +29,12 @@ def base():
     c.templates = ("circle",)
     c.template_size = 16
     c.allow_skew = False  # theta12 = theta21 = 0 (section 5.2)
-    c.canvas = "over"  # over | additive
+    # canvas: "over" (the common default) | "additive"
     c.hidden_units = 256
     c.hidden_layers = 1
     c.conv_filters = (10, 5)
     c.lstm_units = 256
     c.latent = "none"  # none | denoising | variational | custom
-    c.latent_units = 256
     c.latent_sigma = config_dict.placeholder(float)
     c.latent_stochastic = True
     c.latent_cost = "none"
@@ -48,14 +45,9 @@ def base():
     c.learnable_templates = False
     c.initial_scale = 1.0
     c.input_noise = 0.0
-    # Training (thesis section 1.3: Adam 1e-3, batch 100).
+    # Training: the common defaults are the thesis' (section 1.3: Adam 1e-3,
+    # batch 100, constant rate; MSE reconstruction).
     c.steps = 10000
-    c.batch_size = 100
-    c.learning_rate = 1e-3
-    c.lr_schedule = "constant"  # constant | cosine (decays to lr_final_fraction)
-    c.reconstruction = "mse"
-    c.max_shift = 0  # random translation of training batches, in pixels
-    c.jit = True
     return c
 
 
@@ -67,7 +59,6 @@ def mnist_20moves():
         bazel run //trainers:painter -- --config=mnist_20moves
     """
     c = base()
-    c.name = "mnist_20moves"
     c.initial_scale = 3.0
     # 4,500 training digits are memorised without it (held-out MSE stalls at
     # 0.020 while training MSE keeps falling); +-2 pixel shifts close the gap.
@@ -82,7 +73,6 @@ def rectangles_2moves():
         bazel run //trainers:painter -- --config=rectangles_2moves
     """
     c = base()
-    c.name = "rectangles_2moves"
     c.dataset = "2_rectangles"
     c.num_moves = 2
     c.templates = ("square",)
@@ -107,7 +97,6 @@ def rectangles_4moves():
         bazel run //trainers:painter -- --config=rectangles_4moves
     """
     c = rectangles_2moves()
-    c.name = "rectangles_4moves"
     c.dataset = "4_rectangles"
     c.num_moves = 4
     return c
@@ -119,7 +108,6 @@ def rectangles_0to2():
         bazel run //trainers:painter -- --config=rectangles_0to2
     """
     c = rectangles_2moves()
-    c.name = "rectangles_0to2"
     c.dataset = "0to2_rectangles"
     return c
 
@@ -130,7 +118,6 @@ def rectangles_mixed():
         bazel run //trainers:painter -- --config=rectangles_mixed
     """
     c = rectangles_2moves()
-    c.name = "rectangles_mixed"
     c.dataset = "2_rectangles_mixed"
     c.num_moves = 3
     return c
@@ -142,7 +129,6 @@ def shapes_2moves():
         bazel run //trainers:painter -- --config=shapes_2moves
     """
     c = rectangles_2moves()
-    c.name = "shapes_2moves"
     c.dataset = "2_shapes"
     c.templates = ("square", "circle")
     # Telling a small circle from a small square anywhere in the image is a
@@ -161,7 +147,6 @@ def occlusion_2moves():
         bazel run //trainers:painter -- --config=occlusion_2moves
     """
     c = rectangles_2moves()
-    c.name = "occlusion_2moves"
     c.dataset = "2_rectangles_occlusion"
     # Which rectangle is whole and which is cut is a local, shape question:
     # with a dense encoder the sorter ordered 60% of occluded pairs right,
@@ -180,7 +165,6 @@ def occlusion_sorter():
         bazel run //trainers:painter -- --config=occlusion_sorter
     """
     c = occlusion_2moves()
-    c.name = "occlusion_sorter"
     c.sorter = True
     return c
 
@@ -191,7 +175,6 @@ def recurrent_2moves():
         bazel run //trainers:painter -- --config=recurrent_2moves
     """
     c = rectangles_2moves()
-    c.name = "recurrent_2moves"
     c.model = "recurrent"
     return c
 
@@ -202,7 +185,6 @@ def canvas_recurrent_2moves():
         bazel run //trainers:painter -- --config=canvas_recurrent_2moves
     """
     c = recurrent_2moves()
-    c.name = "canvas_recurrent_2moves"
     c.model = "canvas_recurrent"
     return c
 
@@ -217,7 +199,6 @@ def variational_2moves():
         bazel run //trainers:painter -- --config=variational_2moves
     """
     c = rectangles_2moves()
-    c.name = "variational_2moves"
     c.latent = "variational"
     c.latent_cost = "full"
     c.reconstruction = "ce"
@@ -230,9 +211,20 @@ def denoising_2moves():
         bazel run //trainers:painter -- --config=denoising_2moves
     """
     c = rectangles_2moves()
-    c.name = "denoising_2moves"
     c.latent = "denoising"
     c.latent_sigma = 0.1
+    return c
+
+
+def _conv(dataset, num_moves, initial_scale, steps):
+    """The convolutional Painter of section 5.7: the conv output is h."""
+    c = base()
+    c.dataset = dataset
+    c.model = "conv"
+    c.hidden_layers = 0
+    c.num_moves = num_moves
+    c.initial_scale = initial_scale
+    c.steps = steps
     return c
 
 
@@ -244,17 +236,9 @@ def faces_conv():
 
         bazel run //trainers:painter -- --config=faces_conv
     """
-    c = base()
-    c.name = "faces_conv"
-    c.dataset = "faces"
-    c.model = "conv"
-    c.hidden_layers = 0  # the conv output is h (section 5.7)
-    c.num_moves = 40
-    c.templates = ("circle",)
-    c.initial_scale = 2.0
+    c = _conv("faces", num_moves=40, initial_scale=2.0, steps=10000)
     c.batch_size = 36
     c.learning_rate = 1e-4
-    c.steps = 10000
     return c
 
 
@@ -263,48 +247,21 @@ def omniglot_conv():
 
         bazel run //trainers:painter -- --config=omniglot_conv --data_dir=/abs/tfds
     """
-    c = base()
-    c.name = "omniglot_conv"
-    c.dataset = "omniglot"
-    c.model = "conv"
-    c.hidden_layers = 0  # the conv output is h (section 5.7)
-    c.num_moves = 40
-    c.initial_scale = 3.0
-    c.steps = 50000
-    return c
+    return _conv("omniglot", num_moves=40, initial_scale=3.0, steps=50000)
 
 
 def cifar10_conv():
-    """Convolutional Painter, 60 moves, on grayscale CIFAR-10 from a tfds data_dir.
+    """Convolutional Painter, 60 moves, on grayscale CIFAR-10 (thesis 5.7) from a tfds data_dir.
 
         bazel run //trainers:painter -- --config=cifar10_conv --data_dir=/abs/tfds
     """
-    c = base()
-    c.name = "cifar10_conv"
-    c.dataset = "cifar10_gray"  # grayscale, as in thesis section 5.7
-    c.model = "conv"
-    c.hidden_layers = 0  # the conv output is h (section 5.7)
-    c.num_moves = 60
-    c.initial_scale = 2.0
-    c.steps = 50000
-    return c
+    return _conv("cifar10_gray", num_moves=60, initial_scale=2.0, steps=50000)
 
 
-CONFIGS = {
-    f.__name__: f
-    for f in (
-        mnist_20moves, rectangles_2moves, rectangles_4moves, rectangles_0to2,
-        rectangles_mixed, shapes_2moves, occlusion_2moves, occlusion_sorter,
-        recurrent_2moves, canvas_recurrent_2moves, variational_2moves,
-        denoising_2moves, faces_conv, omniglot_conv, cifar10_conv,
-    )
-}
-
-
-def get_config(name=DEFAULT):
-    """A fresh copy of the named config (derived fields not yet filled)."""
-    if name not in CONFIGS:
-        raise ValueError(
-            f"Unknown config {name!r}. Available: {', '.join(sorted(CONFIGS))}."
-        )
-    return CONFIGS[name]()
+CONFIGS, get_config = common.named_configs(
+    mnist_20moves, rectangles_2moves, rectangles_4moves, rectangles_0to2, rectangles_mixed,
+    shapes_2moves, occlusion_2moves, occlusion_sorter, recurrent_2moves,
+    canvas_recurrent_2moves, variational_2moves, denoising_2moves, faces_conv, omniglot_conv,
+    cifar10_conv,
+    default=DEFAULT,
+)

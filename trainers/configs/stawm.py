@@ -21,10 +21,9 @@ DEFAULT = "mnist_8x8_15min"
 def base():
     """The STAWM fields; defaults are the MNIST 8x8 classifier (D.1)."""
     c = common.base()
-    c.name = "base"
     c.task = "stawm"
-    # Data: the whole offline MNIST (4,500 training digits, 500 held out).
-    c.dataset = "mnist"
+    # Data: the whole offline MNIST (the common default: 4,500 training
+    # digits, 500 held out).
     # Objective and model (section 3, appendix D.1).
     c.objective = "classify"  # classify | draw | self_supervised | sketchpad
     c.num_glimpses = 8
@@ -57,15 +56,13 @@ def base():
     # per epoch, divided by ten at the milestones (in epochs).
     c.epochs = 200
     c.batch_size = 128
-    c.learning_rate = 1e-3
     c.lr_schedule = "step_exponential"
-    c.lr_decay = 0.99
-    c.lr_milestones = (50, 100, 150, 190, 195)
+    c.lr_milestones = (50, 100, 150, 190, 195)  # lr_decay: the common 0.99
     c.clipnorm = 5.0
     c.max_rotation = 20.0  # degrees
-    # Measured on a quiet 2-core CPU (trainers/benchmark_stawm.py, mnist_8x8):
-    # 222 images/s with XLA, 177 without; XLA compiles for ~19 s once.
-    c.jit = True
+    # jit (the common default): measured on a quiet 2-core CPU
+    # (trainers/benchmark_stawm.py, mnist_8x8), 222 images/s with XLA, 177
+    # without; XLA compiles for ~19 s once.
     return c
 
 
@@ -79,7 +76,6 @@ def mnist_8x8():
         bazel run //trainers:stawm -- --config=mnist_8x8
     """
     c = base()
-    c.name = "mnist_8x8"
     return c
 
 
@@ -94,7 +90,6 @@ def mnist_8x8_15min():
         bazel run //trainers:stawm -- --config=mnist_8x8_15min
     """
     c = base()
-    c.name = "mnist_8x8_15min"
     c.epochs = 30
     c.lr_decay = 0.95
     c.lr_milestones = (20, 27)
@@ -111,7 +106,6 @@ def mnist_28x28():
         bazel run //trainers:stawm -- --config=mnist_28x28
     """
     c = base()
-    c.name = "mnist_28x28"
     c.num_glimpses = 10
     c.glimpse_size = 28
     c.memory_size = 512
@@ -130,7 +124,6 @@ def _mnist_draw(size, filters, strides):
     c.glimpse_strides = strides
     c.epochs = 100
     c.lr_milestones = ()
-    c.max_rotation = 20.0
     return c
 
 
@@ -139,9 +132,7 @@ def mnist_draw_4x4():
 
         bazel run //trainers:stawm -- --config=mnist_draw_4x4
     """
-    c = _mnist_draw(4, (128,), (1,))
-    c.name = "mnist_draw_4x4"
-    return c
+    return _mnist_draw(4, (128,), (1,))
 
 
 def mnist_draw_6x6():
@@ -149,9 +140,7 @@ def mnist_draw_6x6():
 
         bazel run //trainers:stawm -- --config=mnist_draw_6x6
     """
-    c = _mnist_draw(6, (128,), (1,))
-    c.name = "mnist_draw_6x6"
-    return c
+    return _mnist_draw(6, (128,), (1,))
 
 
 def mnist_draw_8x8():
@@ -159,9 +148,7 @@ def mnist_draw_8x8():
 
         bazel run //trainers:stawm -- --config=mnist_draw_8x8
     """
-    c = _mnist_draw(8, (64, 128), (1, 2))
-    c.name = "mnist_draw_8x8"
-    return c
+    return _mnist_draw(8, (64, 128), (1, 2))
 
 
 def mnist_draw_6x6_cpu():
@@ -170,7 +157,6 @@ def mnist_draw_6x6_cpu():
         bazel run //trainers:stawm -- --config=mnist_draw_6x6_cpu
     """
     c = mnist_draw_6x6()
-    c.name = "mnist_draw_6x6_cpu"
     c.memory_size = 128
     c.rnn_units = 256
     c.epochs = 40
@@ -193,7 +179,6 @@ def mnist_self_supervised():
             --pretrained_workdir=runs/stawm/mnist_draw_6x6
     """
     c = mnist_draw_6x6()
-    c.name = "mnist_self_supervised"
     c.objective = "self_supervised"
     c.learnable_rates = True
     c.pretrained_workdir = "runs/stawm/mnist_draw_6x6"
@@ -207,7 +192,6 @@ def mnist_self_supervised_cpu():
         bazel run //trainers:stawm -- --config=mnist_self_supervised_cpu
     """
     c = mnist_draw_6x6_cpu()
-    c.name = "mnist_self_supervised_cpu"
     c.objective = "self_supervised"
     c.learnable_rates = True
     c.pretrained_workdir = "runs/stawm/mnist_draw_6x6_cpu"
@@ -221,68 +205,23 @@ def mnist_sketchpad():
         bazel run //trainers:stawm -- --config=mnist_sketchpad
     """
     c = mnist_draw_6x6()
-    c.name = "mnist_sketchpad"
     c.objective = "sketchpad"
     c.epochs = 20
     return c
 
 
-def cifar10_draw_16():
-    """CIFAR-10 drawing, 8 glimpses of 16x16, additive canvas (D.2). Needs
-    CIFAR-10 prepared in a tensorflow-datasets dir.
-
-        bazel run //trainers:stawm -- --config=cifar10_draw_16 --data_dir=/path/to/tfds
-    """
+def _colour_draw(dataset, glimpse_size, beta=2.0):
+    """The drawing setting of appendices D.2 and D.3 (Kaiming-uniform 4x4
+    convolutions, 'same' padding, Adam 1e-4, 100 epochs, no rotation)."""
     c = base()
-    c.name = "cifar10_draw_16"
-    c.dataset = "cifar10"
+    c.dataset = dataset
     c.num_test = 1000
     c.objective = "draw"
     c.num_glimpses = 8
-    c.glimpse_size = 16
-    c.memory_size = 256
+    c.glimpse_size = glimpse_size
     c.rnn_units = 256
-    c.latent_units = 32
-    c.beta = 2.0
-    c.context_filters = (32, 32, 32)
+    c.beta = beta
     c.context_kernel = 4
-    c.glimpse_filters = (32, 64, 128, 128)
-    c.glimpse_kernel = 4
-    c.glimpse_strides = (1, 2, 2, 2)
-    c.padding = "same"
-    c.kernel_initializer = "he_uniform"
-    c.epochs = 100
-    c.learning_rate = 1e-4
-    c.lr_decay = 1.0
-    c.lr_milestones = (50, 90)
-    c.max_rotation = 0.0
-    c.random_flip = True
-    return c
-
-
-def celeb_a_draw_32():
-    """CelebA drawing, 8 glimpses of 32x32, Bernoulli canvas (D.3, fig 6).
-    Needs CelebA prepared in a tensorflow-datasets dir.
-
-        bazel run //trainers:stawm -- --config=celeb_a_draw_32 --data_dir=/path/to/tfds
-    """
-    c = base()
-    c.name = "celeb_a_draw_32"
-    c.dataset = "celeb_a"
-    c.num_test = 1000
-    c.objective = "draw"
-    c.canvas = "bernoulli"
-    c.num_glimpses = 8
-    c.glimpse_size = 32
-    c.memory_size = 256
-    c.rnn_units = 256
-    c.latent_units = 4
-    c.beta = 2.0
-    c.dropout = 0.3
-    c.context_filters = (32, 32, 64, 64)
-    c.context_kernel = 4
-    c.context_strides = (2, 2, 2, 2)
-    c.glimpse_filters = (32, 32, 64, 64)
     c.glimpse_kernel = 4
     c.glimpse_strides = (1, 2, 2, 2)
     c.padding = "same"
@@ -295,13 +234,42 @@ def celeb_a_draw_32():
     return c
 
 
+def cifar10_draw_16():
+    """CIFAR-10 drawing, 8 glimpses of 16x16, additive canvas (D.2). Needs
+    CIFAR-10 prepared in a tensorflow-datasets dir.
+
+        bazel run //trainers:stawm -- --config=cifar10_draw_16 --data_dir=/path/to/tfds
+    """
+    c = _colour_draw("cifar10", 16)
+    c.latent_units = 32
+    c.context_filters = (32, 32, 32)
+    c.glimpse_filters = (32, 64, 128, 128)
+    c.lr_milestones = (50, 90)
+    c.random_flip = True
+    return c
+
+
+def celeb_a_draw_32():
+    """CelebA drawing, 8 glimpses of 32x32, Bernoulli canvas (D.3, fig 6).
+    Needs CelebA prepared in a tensorflow-datasets dir.
+
+        bazel run //trainers:stawm -- --config=celeb_a_draw_32 --data_dir=/path/to/tfds
+    """
+    c = _colour_draw("celeb_a", 32)
+    c.canvas = "bernoulli"
+    c.dropout = 0.3
+    c.context_filters = (32, 32, 64, 64)
+    c.context_strides = (2, 2, 2, 2)
+    c.glimpse_filters = (32, 32, 64, 64)
+    return c
+
+
 def tiny():
     """A smoke test: a small classifier, a few steps, seconds on a CPU.
 
         bazel run //trainers:stawm -- --config=tiny --workdir=/tmp/stawm_smoke
     """
     c = base()
-    c.name = "tiny"
     c.num_glimpses = 3
     c.memory_size = 16
     c.rnn_units = 32
@@ -325,7 +293,6 @@ def tiny_sketchpad():
         bazel run //trainers:stawm -- --config=tiny_sketchpad --workdir=/tmp/stawm_smoke2
     """
     c = tiny()
-    c.name = "tiny_sketchpad"
     c.objective = "sketchpad"
     c.canvas = "bernoulli"
     c.glimpse_size = 6
@@ -334,19 +301,9 @@ def tiny_sketchpad():
     return c
 
 
-CONFIGS = {
-    f.__name__: f
-    for f in (mnist_8x8, mnist_8x8_15min, mnist_28x28, mnist_draw_4x4, mnist_draw_6x6,
-              mnist_draw_8x8, mnist_draw_6x6_cpu, mnist_self_supervised, mnist_self_supervised_cpu,
-              mnist_sketchpad,
-              cifar10_draw_16, celeb_a_draw_32, tiny, tiny_sketchpad)
-}
-
-
-def get_config(name=DEFAULT):
-    """A fresh copy of the named config (derived fields not yet filled)."""
-    if name not in CONFIGS:
-        raise ValueError(
-            f"Unknown config {name!r}. Available: {', '.join(sorted(CONFIGS))}."
-        )
-    return CONFIGS[name]()
+CONFIGS, get_config = common.named_configs(
+    mnist_8x8, mnist_8x8_15min, mnist_28x28, mnist_draw_4x4, mnist_draw_6x6, mnist_draw_8x8,
+    mnist_draw_6x6_cpu, mnist_self_supervised, mnist_self_supervised_cpu, mnist_sketchpad,
+    cifar10_draw_16, celeb_a_draw_32, tiny, tiny_sketchpad,
+    default=DEFAULT,
+)

@@ -33,7 +33,6 @@ class Task:
     def __init__(self, config):
         self.config = config
 
-    # Checks ---------------------------------------------------------------
 
     def validate(self):
         """Raises a ValueError naming the first of the task's own fields with a
@@ -43,7 +42,6 @@ class Task:
         """A few words on the model, printed when training starts."""
         return self.name
 
-    # Data -----------------------------------------------------------------
 
     @property
     def dataset_spec(self):
@@ -64,7 +62,6 @@ class Task:
             max_shift=c.max_shift, max_rotation=c.max_rotation, random_flip=c.random_flip,
         )
 
-    # Model ----------------------------------------------------------------
 
     def build_model(self, image_shape):
         """The model for images of `image_shape` `(H, W, C)`."""
@@ -81,7 +78,6 @@ class Task:
     def build_optimizer(self):
         return optimization.build_optimizer(self.config)
 
-    # Training -------------------------------------------------------------
 
     def loss(self, model, batch, training=True):
         """The per-example loss and metrics of one replica's batch.
@@ -98,7 +94,6 @@ class Task:
         """
         raise NotImplementedError
 
-    # Evaluation -----------------------------------------------------------
 
     def eval_function(self, model, jit):
         """A function of an image batch returning the outputs `evaluate` and

@@ -9,8 +9,6 @@ rate, MSE per pixel and KL. Pictures: the glimpse boxes over each input beside
 the canvas after each glimpse (or each glimpse, when classifying).
 """
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
@@ -94,7 +92,9 @@ class StawmTask(base.Task):
 
     def initialize(self, model):
         if self.config.objective == "self_supervised":
-            return f"Drawing weights from {restore_pretrained(model, self.config)}."
+            # The drawing run holds the shared attention and drawing weights;
+            # the classification head stays freshly initialised.
+            return f"Drawing weights from {runs.warm_start(model, self.config.pretrained_workdir)}."
         return None
 
     def loss(self, model, batch, training=True):
@@ -141,31 +141,3 @@ class StawmTask(base.Task):
 
     def pictures(self, outputs, examples):
         return {"glimpses": summaries.glimpse_grid(outputs, examples.images)}
-
-
-def restore_pretrained(model, config):
-    """Loads a drawing run's weights for self-supervised classification.
-
-    Returns:
-        The checkpoint prefix read.
-    """
-    path = runs.resolve(config.pretrained_workdir)
-    prefixes = runs.checkpoint_prefixes(os.path.join(path, runs.CHECKPOINTS))
-    if not prefixes:
-        raise FileNotFoundError(
-            f"No checkpoint in {path}/checkpoints: train the drawing config first "
-            "(bazel run //trainers:stawm -- --config=mnist_draw_6x6)."
-        )
-    # Only the shared attention and drawing weights exist there; the
-    # classification head stays freshly initialised.
-    before = [v.numpy() for v in model.weights]
-    checkpoint = tf.train.Checkpoint(model=model)
-    prefix = runs.restore_newest_intact(lambda p: checkpoint.restore(p).expect_partial(),
-                                        prefixes)
-    restored = sum(not np.array_equal(b, v.numpy()) for b, v in zip(before, model.weights))
-    if not before or restored == 0:
-        raise ValueError(
-            f"Nothing in {prefix} matched this model's weights: is {path} a STAWM drawing "
-            "run with the same sizes (memory_size, rnn_units, glimpses)?"
-        )
-    return prefix
