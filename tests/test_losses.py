@@ -116,11 +116,10 @@ class ReconstructionLossTest(tf.test.TestCase, parameterized.TestCase):
             losses.reconstruction_loss(images, tf.constant(canvas), kind)
 
     def test_float64_tensor_images_are_cast_not_rejected(self):
-        # BUG (tfpaint/losses.py, reconstruction_loss): `tf.convert_to_tensor(images,
-        # canvas.dtype)` cannot convert a float64 *tensor* (a float64 tf.data pipeline, or
-        # float32 images against a mixed-precision float16 canvas) and raises ValueError;
-        # painter_loss's own `tf.cast(images, canvas.dtype)` shows other dtypes are meant to
-        # be accepted. `tf.cast` would fix it.
+        # A float64 *tensor* of images (a float64 tf.data pipeline, or float32
+        # images against a mixed-precision float16 canvas) is cast to the
+        # canvas' dtype; `tf.convert_to_tensor(images, canvas.dtype)`, which an
+        # earlier version used, raised ValueError for it.
         images, canvas = self.pair((2, 3, 3, 1))
         out = losses.reconstruction_loss(
             tf.constant(images, tf.float64), tf.constant(canvas), "mse"
