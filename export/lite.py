@@ -26,6 +26,11 @@ from tfpaint import files
 def convert(saved_model_dir, output_path):
     """Converts an exported SavedModel to a `.tflite` file (builtin ops only).
 
+    Every signature that converts with builtin ops goes into the file. A
+    signature that needs other ops (DRAW's `generate` draws stateless random
+    numbers, which TFLite has no builtin for) is left out, and the side JSON
+    names it with the ops it needs under `not_converted`.
+
     Args:
         saved_model_dir: a version directory (or a model directory: its newest
             version is used).
@@ -36,27 +41,64 @@ def convert(saved_model_dir, output_path):
 
     Raises:
         FileNotFoundError: if there is no SavedModel at `saved_model_dir`.
-        RuntimeError: naming the ops, if some op has no TFLite builtin.
+        RuntimeError: naming the ops, if no signature converts with builtin
+            ops only.
     """
     saved_model_dir = serving.latest_version_dir(os.path.abspath(saved_model_dir))
     keys = list(tf.saved_model.load(saved_model_dir).signatures)
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=keys)
-    # Builtins only: no Flex (Select TF ops) delegate on the device.
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    try:
-        flatbuffer = converter.convert()
-    except Exception as error:  # The converter raises ConverterError subclasses.
+    flatbuffer, error = _convert(saved_model_dir, keys)
+    skipped = {}
+    if error is not None and len(keys) > 1:
+        for key in keys:  # Which signatures need ops that TFLite lacks?
+            if _convert(saved_model_dir, [key])[1] is not None:
+                skipped[key] = _missing_ops(_convert(saved_model_dir, [key])[1])
+        kept = [key for key in keys if key not in skipped]
+        if kept:
+            flatbuffer, error = _convert(saved_model_dir, kept)
+    if error is not None:
         raise RuntimeError(
             "TFLite conversion with builtin ops only failed; an op of the model "
             f"has no TFLite builtin:\n{error}"
         ) from error
     output_path = files.atomic_write(output_path, flatbuffer)
     metadata = os.path.join(saved_model_dir, serving.METADATA_FILE)
+    meta = {}
     if os.path.exists(metadata):  # The signature description travels along.
         with open(metadata) as f:
             meta = json.load(f)
+    if skipped:
+        meta["not_converted"] = skipped
+    if meta:
         files.atomic_write(metadata_path(output_path), json.dumps(meta, indent=2))
     return output_path, saved_model_dir
+
+
+def not_converted(model_path):
+    """`{signature: reason}` of the SavedModel signatures `convert` left out."""
+    path = metadata_path(model_path)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f).get("not_converted", {})
+
+
+def _convert(saved_model_dir, keys):
+    """(flatbuffer, None) or (None, the converter's error) for `keys`."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=keys)
+    # Builtins only: no Flex (Select TF ops) delegate on the device.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        return converter.convert(), None
+    except Exception as error:  # pylint: disable=broad-except  (ConverterError subclasses)
+        return None, error
+
+
+def _missing_ops(error):
+    """The converter's "TF Select ops: ..." line, or its first line."""
+    lines = str(error).splitlines()
+    found = [line.strip() for line in lines if line.strip().startswith("TF Select ops:")]
+    return "needs ops TFLite has no builtin for: " + (
+        found[0].split(":", 1)[1].strip() if found else lines[0][:200])
 
 
 def op_names(model_path):

@@ -25,6 +25,12 @@ STAWM (`StawmSignatures`):
   `write_boxes` (where each glimpse's sketch was written).
 - `serving_default`: the first of the two the model has.
 
+DRAW and T-DRAW (`DrawSignatures`):
+- `reconstruct` (also `serving_default`): `image` -> `canvas`, `canvases`
+  `[batch, T, H, W, C]` (the picture after each step), `write_boxes`.
+- `generate`: `batch_size` (int32) and `seed` (int32 `[2]`) -> the same,
+  painted from the prior.
+
 All signatures check their inputs inside the graph (shape, value range,
 finite values), so TF Serving answers a bad request with an error that names
 the problem instead of returning a wrong picture. dtype is checked by the
@@ -48,6 +54,7 @@ import tensorflow as tf
 
 from tfpaint import files
 from tfpaint.layers import spatial_transformer as st
+from tfpaint.models import draw
 from tfpaint.models import painter
 from tfpaint.models import stawm
 
@@ -55,7 +62,8 @@ SERVING_OUTPUTS = ("canvas", "canvases", "where", "what", "which")
 MOVES_OUTPUTS = ("canvas", "where", "what", "which")
 RENDER_OUTPUTS = ("canvas", "canvases")
 CLASSIFY_OUTPUTS = ("logits", "probabilities", "boxes")
-DRAW_OUTPUTS = ("canvas", "canvases", "boxes", "write_boxes")
+STAWM_DRAW_OUTPUTS = ("canvas", "canvases", "boxes", "write_boxes")
+RECONSTRUCT_OUTPUTS = ("canvas", "canvases", "write_boxes")
 # Extra files inside a version directory go to assets.extra/ (TF Serving's
 # convention); this one describes the signatures for humans and clients.
 METADATA_FILE = os.path.join("assets.extra", "tfpaint.json")
@@ -290,7 +298,7 @@ class StawmSignatures(Signatures):
             self._endpoints["classify"] = self._image_signature(self._classify_fn,
                                                                 CLASSIFY_OUTPUTS)
         if "draw" in model.heads:
-            self._endpoints["draw"] = self._image_signature(self._draw_fn, DRAW_OUTPUTS)
+            self._endpoints["draw"] = self._image_signature(self._draw_fn, STAWM_DRAW_OUTPUTS)
         self._endpoints["serving_default"] = next(iter(self._endpoints.values()))
 
     def endpoints(self):
@@ -312,7 +320,7 @@ class StawmSignatures(Signatures):
                 "write_boxes": self._boxes(outputs["write_thetas"])}
 
     def metadata(self):
-        outputs = {"classify": CLASSIFY_OUTPUTS, "draw": DRAW_OUTPUTS}
+        outputs = {"classify": CLASSIFY_OUTPUTS, "draw": STAWM_DRAW_OUTPUTS}
         names = {name: outputs[name] for name in self._endpoints if name in outputs}
         default = next(iter(names))
         return {
@@ -321,6 +329,64 @@ class StawmSignatures(Signatures):
             "serving_default": default,
             "signatures": {name: self._image_metadata(out) for name, out in
                            {**names, "serving_default": names[default]}.items()},
+        }
+
+
+class DrawSignatures(Signatures):
+    """`reconstruct` and `generate` of DRAW and T-DRAW.
+
+    - `reconstruct` (also `serving_default`): `image` -> `canvas`, `canvases`
+      `[batch, T, H, W, C]` (after each step, from the posterior means),
+      `write_boxes` `[batch, T, 4]`.
+    - `generate`: `batch_size` (int32 scalar, 1..`MAX_GENERATE`) and `seed`
+      (int32 `[2]`) -> the same outputs, painted from the prior with the
+      stateless noise of `seed`.
+    """
+
+    MAX_GENERATE = 4096
+
+    def __init__(self, model, jit=False):
+        super().__init__(model, jit)
+        self.reconstruct = self._image_signature(self._reconstruct_fn, RECONSTRUCT_OUTPUTS)
+        self._generate = tf.function(self._generate_fn, jit_compile=self.jit)
+        self.generate = tf.function(
+            self._generate_checked,
+            input_signature=[tf.TensorSpec([], tf.int32, "batch_size"),
+                             tf.TensorSpec([2], tf.int32, "seed")])
+
+    def endpoints(self):
+        return {"serving_default": self.reconstruct, "reconstruct": self.reconstruct,
+                "generate": self.generate}
+
+    def _reconstruct_fn(self, image):
+        outputs = self.model(image, training=False, sample=False)
+        return {k: outputs[k] for k in RECONSTRUCT_OUTPUTS}
+
+    def _generate_fn(self, batch_size, seed):
+        outputs = self.model.generate(batch_size, seed=seed)
+        return {k: outputs[k] for k in RECONSTRUCT_OUTPUTS}
+
+    def _generate_checked(self, batch_size, seed):
+        check = tf.debugging.Assert(
+            tf.logical_and(batch_size >= 1, batch_size <= self.MAX_GENERATE),
+            [f"`batch_size` must be in [1, {self.MAX_GENERATE}]"])
+        with tf.control_dependencies([check]):
+            batch_size = tf.identity(batch_size)
+        return self._generate(batch_size, seed)
+
+    def metadata(self):
+        generate = {"inputs": {"batch_size": {"shape": [], "dtype": "int32",
+                                              "range": [1, self.MAX_GENERATE]},
+                               "seed": {"shape": [2], "dtype": "int32"}},
+                    "outputs": list(RECONSTRUCT_OUTPUTS)}
+        return {
+            **super().metadata(),
+            "attention": self.model.attention,
+            "writer": self.model.writer,
+            "num_steps": self.model.num_steps,
+            "signatures": {"serving_default": self._image_metadata(RECONSTRUCT_OUTPUTS),
+                           "reconstruct": self._image_metadata(RECONSTRUCT_OUTPUTS),
+                           "generate": generate},
         }
 
 
@@ -334,9 +400,11 @@ def signatures_for(model, jit=False):
         return PainterSignatures(model, jit=jit)
     if isinstance(model, stawm.STAWM):
         return StawmSignatures(model, jit=jit)
+    if isinstance(model, draw.DRAW):
+        return DrawSignatures(model, jit=jit)
     raise TypeError(
         f"No serving signatures for {type(model).__name__}: export knows Painters "
-        "(SimplePainter, ConvPainter, RecurrentPainter) and STAWM."
+        "(SimplePainter, ConvPainter, RecurrentPainter), STAWM and DRAW."
     )
 
 

@@ -69,6 +69,8 @@ def main(argv):
     output, version_dir = lite.convert(version_dir, runs.resolve(output))
     print(f"Converted {version_dir} -> {output} ({os.path.getsize(output) / 1e6:.2f} MB)")
     print("Ops:", ", ".join(lite.op_names(output)))
+    for name, reason in lite.not_converted(output).items():
+        print(f"Signature {name!r} left out: it {reason}")
     diffs = parity(version_dir, output, FLAGS.num_images)
     for name, diff in diffs.items():
         print(f"  max |TFLite - SavedModel| {name:26s} {diff:.2e}")

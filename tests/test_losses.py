@@ -175,3 +175,38 @@ class PainterLossTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+class VariationalBoundTest(tf.test.TestCase, parameterized.TestCase):
+    """DRAW's likelihood and bounds against NumPy's own formulas."""
+
+    def test_bernoulli_log_likelihood(self):
+        rng = np.random.default_rng(0)
+        logits = rng.normal(size=(3, 4, 5, 1)).astype(np.float32) * 3
+        images = (rng.uniform(size=logits.shape) < 0.4).astype(np.float32)
+        p = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        expected = np.sum(images * np.log(p) + (1 - images) * np.log(1 - p), axis=(1, 2, 3))
+        self.assertAllClose(losses.bernoulli_log_likelihood(logits, images), expected,
+                            rtol=1e-5)
+
+    def test_gaussian_log_ratio(self):
+        rng = np.random.default_rng(1)
+        mu = rng.normal(size=(2, 3, 4))
+        sigma = rng.uniform(0.2, 2.0, size=mu.shape)
+        z = mu + sigma * rng.normal(size=mu.shape)
+
+        def log_normal(x, m, s):
+            return -0.5 * ((x - m) / s) ** 2 - np.log(s * np.sqrt(2 * np.pi))
+
+        expected = np.sum(log_normal(z, 0.0, 1.0) - log_normal(z, mu, sigma), axis=(1, 2))
+        self.assertAllClose(losses.gaussian_log_ratio(z, mu, sigma), expected)
+
+    @parameterized.named_parameters(("k1", 1), ("k7", 7))
+    def test_importance_weighted_bound(self, k):
+        log_w = np.random.default_rng(k).normal(-300.0, 5.0, size=(k, 6))
+        # log of the mean weight, computed in a shifted frame to stay finite.
+        top = log_w.max(0)
+        expected = top + np.log(np.mean(np.exp(log_w - top), axis=0))
+        self.assertAllClose(losses.importance_weighted_bound(log_w), expected)
+        if k == 1:
+            self.assertAllClose(losses.importance_weighted_bound(log_w), log_w[0])

@@ -1,4 +1,6 @@
-"""Training objectives of the Painter networks."""
+"""Training objectives of tfpaint's models, and the bounds that score them."""
+
+import math
 
 import tensorflow as tf
 
@@ -65,3 +67,43 @@ def painter_loss(outputs, images, reconstruction="mse", latent_weight=1.0):
         "latent_cost": tf.reduce_mean(latent),
         "mse_per_pixel": mse,
     }
+
+
+def bernoulli_log_likelihood(logits, images):
+    """`log p(x | logits)` of images under independent Bernoulli pixels, `(B,)`.
+
+    Args:
+        logits: `(B, H, W, C)` Bernoulli logits (DRAW's final canvas).
+        images: `(B, H, W, C)` targets in [0, 1] (binary, or gray as soft
+            targets).
+    """
+    images = tf.cast(images, logits.dtype)
+    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=images, logits=logits)
+    return -tf.reduce_sum(per_pixel, axis=[1, 2, 3])  # (B,)
+
+
+def gaussian_log_ratio(z, mu, sigma):
+    """`log N(z; 0, I) - log N(z; mu, sigma)`, summed over all but the batch axis, `(B,)`:
+    the prior-over-posterior term of a latent sample's importance weight."""
+    log_prior = -0.5 * (tf.square(z) + math.log(2.0 * math.pi))
+    log_posterior = -0.5 * (tf.square((z - mu) / sigma) + math.log(2.0 * math.pi)) - tf.math.log(
+        sigma)
+    axes = list(range(1, len(z.shape)))
+    return tf.reduce_sum(log_prior - log_posterior, axis=axes)  # (B,)
+
+
+def importance_weighted_bound(log_weights):
+    """`log (1/K) sum_k exp(log_weights[k])` over the first axis (Burda et al. 2016).
+
+    With `log_weights[k] = log p(x, z_k) - log q(z_k | x)` for K samples of the
+    whole latent sequence, this lower-bounds `log p(x)`; K = 1 is the
+    single-sample ELBO, and the bound tightens as K grows.
+
+    Args:
+        log_weights: `(K, B)`.
+
+    Returns:
+        `(B,)`.
+    """
+    k = tf.cast(tf.shape(log_weights)[0], log_weights.dtype)
+    return tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(k)

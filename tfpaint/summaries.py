@@ -42,23 +42,31 @@ def _tile(rows, pad=1, value=0.5):
     return grid
 
 
-def progress_grid(canvases, targets, scale=2):
+def progress_grid(canvases, targets=None, scale=2, boxes=None):
     """The canvas after each move, then the target, one image per row.
 
     The layout of thesis figs 4.1 and 5.6: column t is the canvas after move t,
-    the last column is the image the Painter was given.
+    the last column is the image the model was given (none for generation).
 
     Args:
         canvases: `(N, T, H, W, C)` canvases after each move.
-        targets: `(N, H, W, C)` images.
+        targets: `(N, H, W, C)` images, or None.
         scale: integer upscaling of every pixel, for legibility.
+        boxes: optional `(N, T, 4)` pixel boxes `(x0, y0, x1, y1)`: move t's
+            box is drawn on the canvas after move t (DRAW's write windows,
+            the paper's figure of MNIST generation), in move t's colour.
 
     Returns:
         `(Hg, Wg, 3)` float32 picture in [0, 1].
     """
     canvases = np.clip(_rgb(canvases), 0.0, 1.0)
-    targets = np.clip(_rgb(targets), 0.0, 1.0)
-    rows = np.concatenate([canvases, targets[:, None]], axis=1)
+    if boxes is not None:
+        canvases = canvases.copy()
+        for n, t in np.ndindex(*canvases.shape[:2]):
+            draw_box(canvases[n, t], np.asarray(boxes)[n, t], _MOVE_COLOURS[t % len(_MOVE_COLOURS)])
+    rows = canvases
+    if targets is not None:
+        rows = np.concatenate([canvases, np.clip(_rgb(targets), 0.0, 1.0)[:, None]], axis=1)
     grid = _tile(rows)
     return np.kron(grid, np.ones((scale, scale, 1), np.float32)) if scale > 1 else grid
 

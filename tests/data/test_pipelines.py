@@ -166,6 +166,26 @@ class AugmentTest(tf.test.TestCase, parameterized.TestCase):
             self.assertAllEqual(first(0), reference, f"build {attempt + 1}")
         self.assertNotAllClose(first(1), reference)
 
+    def test_binarize_draws_each_pixel_with_its_gray_value(self):
+        gray = np.tile(np.linspace(0.0, 1.0, 9, dtype=np.float32)[None, None, :, None],
+                       (400, 9, 1, 1))  # (400, 9, 9, 1): column j has gray j/8
+        out = pipelines.augment({"image": tf.constant(gray)}, tf.constant([2, 3], tf.int64),
+                                binarize=True)["image"].numpy()
+        self.assertAllEqual(np.unique(out), [0.0, 1.0])
+        # Column means follow the gray values (3,600 draws each: sd <= 0.009).
+        self.assertAllClose(out.mean((0, 1, 3)), np.linspace(0.0, 1.0, 9), atol=0.04)
+        self.assertAllEqual(out[..., 0, :], np.zeros_like(out[..., 0, :]))  # gray 0 stays 0
+        self.assertAllEqual(out[..., -1, :], np.ones_like(out[..., -1, :]))  # gray 1 stays 1
+
+    def test_binarized_training_set_gets_new_bits_every_epoch(self):
+        dataset = registry.load("mnist_binarized", "train", num_examples=8)
+        self.assertTrue(dataset.binarize)
+        pipeline = pipelines.make_pipeline(dataset, 8, seed=0, shuffle=False)
+        first, second = (b["image"].numpy() for b in pipeline.take(2))
+        self.assertAllEqual(np.unique(first), [0.0, 1.0])
+        self.assertNotAllClose(first, second)  # same digits, fresh bits
+        self.assertAllClose(first.mean(), dataset.images.mean(), atol=0.02)
+
     @parameterized.named_parameters(("shift", dict(max_shift=-1), "max_shift must be >= 0"),
                                     ("rotation", dict(max_rotation=-5.0), "max_rotation must"))
     def test_negative_augmentation_raises(self, kwargs, message):

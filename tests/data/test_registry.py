@@ -18,11 +18,29 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
     def test_names(self):
         self.assertEqual(
             tuple(registry.DATASETS),
-            shapes.SHAPE_DATASETS + ("mnist", "faces", "mnist_full", "omniglot", "cifar10",
-                                     "cifar10_gray", "celeb_a"))
+            shapes.SHAPE_DATASETS + ("mnist", "mnist_binarized", "faces", "mnist_full",
+                                     "mnist_full_binarized", "binarized_mnist", "omniglot",
+                                     "cifar10", "cifar10_gray", "celeb_a"))
         for name, spec in registry.DATASETS.items():
             self.assertEqual(spec.name, name)
             self.assertIn(spec.source, ("synthetic", "offline", "tfds"))
+
+    def test_binarized_mnist_holds_out_fixed_bits(self):
+        gray = registry.load("mnist", "test")
+        first = registry.load("mnist_binarized", "test")
+        again = registry.load("mnist_binarized", "test")
+        self.assertFalse(first.binarize)  # held-out bits are drawn once, here
+        self.assertAllEqual(np.unique(first.images), [0.0, 1.0])
+        self.assertAllEqual(first.images, again.images)  # every run scores the same bits
+        self.assertAllEqual(first.labels, gray.labels)
+        # Each bit is 1 with its pixel's gray value: pixels that are 0 stay 0 ...
+        self.assertEqual(first.images[gray.images == 0.0].max(), 0.0)
+        # ... and the ones in each gray band come up at that band's rate.
+        band = (gray.images > 0.4) & (gray.images < 0.6)
+        self.assertAllClose(first.images[band].mean(), 0.5, atol=0.03)
+        train = registry.load("mnist_binarized", "train", num_examples=16)
+        self.assertTrue(train.binarize)  # the pipeline draws training bits afresh
+        self.assertAllClose(train.images, registry.load("mnist", "train", num_examples=16).images)
 
     @parameterized.named_parameters(*((name, name) for name in shapes.SHAPE_DATASETS))
     def test_synthetic_sets_carry_their_ground_truth(self, name):

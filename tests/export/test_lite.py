@@ -10,6 +10,7 @@ import tensorflow as tf
 from export import lite
 from export import serving
 from tests.export import fixtures
+from tfpaint.models import draw
 from trainers import tasks
 from trainers import train_lib
 from trainers.configs import painter as configs
@@ -125,6 +126,21 @@ class LiteTest(parameterized.TestCase, tf.test.TestCase):
             runner.run("serving_default", image=x + 1.0)
         with self.assertRaisesRegex(ValueError, "No signature 'moves'"):
             runner.run("moves", image=x)
+
+    def test_draw_reconstruct_converts_and_generate_is_named_as_left_out(self):
+        model = draw.DRAW(fixtures.GRAY, num_steps=2, encoder_units=8, decoder_units=8,
+                          latent_units=2, read_size=2, write_size=3, seed=1)
+        model(fixtures.images(fixtures.GRAY))
+        saved = serving.export_saved_model(model, self.base, "draw")
+        tflite, _ = lite.convert(saved, os.path.join(self.base, "draw.tflite"))
+        runner = lite.LiteModel(tflite)
+        self.assertCountEqual(runner.signatures, ["reconstruct", "serving_default"])
+        self.assertRegex(lite.not_converted(tflite)["generate"], "StatelessRandomNormalV2")
+        x = fixtures.images(fixtures.GRAY, num=3)
+        want = tf.saved_model.load(saved).signatures["reconstruct"](image=tf.constant(x))
+        got = runner.run("reconstruct", image=x)
+        for key in want:
+            self.assertAllClose(got[key], want[key], atol=TOLERANCE, rtol=0, msg=key)
 
     def test_missing_files_raise(self):
         with self.assertRaisesRegex(FileNotFoundError, "No SavedModel at"):

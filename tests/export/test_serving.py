@@ -15,6 +15,7 @@ from export import serving
 from tests.export import fixtures
 from tfpaint.layers import spatial_transformer as st
 from tfpaint.layers import template_bank
+from tfpaint.models import draw
 
 
 class SignatureTest(parameterized.TestCase, tf.test.TestCase):
@@ -248,7 +249,7 @@ class StawmSignatureTest(parameterized.TestCase, tf.test.TestCase):
         self.assertEqual(meta["model"], "STAWM")
         self.assertEqual(meta["serving_default"], "classify")
         self.assertEqual(sorted(meta["signatures"]), ["classify", "draw", "serving_default"])
-        self.assertEqual(meta["signatures"]["draw"]["outputs"], list(serving.DRAW_OUTPUTS))
+        self.assertEqual(meta["signatures"]["draw"]["outputs"], list(serving.STAWM_DRAW_OUTPUTS))
         self.assertEqual(meta["signatures"]["classify"]["inputs"]["image"],
                          {"shape": [-1, 12, 12, 1], "dtype": "float32", "range": [0.0, 1.0]})
 
@@ -262,6 +263,63 @@ class StawmSignatureTest(parameterized.TestCase, tf.test.TestCase):
     def test_unknown_model_type_raises(self):
         with self.assertRaisesRegex(TypeError, "No serving signatures for Sequential"):
             serving.signatures_for(tf.keras.Sequential())
+
+
+class DrawSignatureTest(parameterized.TestCase, tf.test.TestCase):
+    """DRAW's `reconstruct` and `generate` give the Keras model's numbers."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.base = tempfile.mkdtemp()
+        cls.models = {
+            "gaussian": draw.DRAW(fixtures.GRAY, num_steps=3, encoder_units=8, decoder_units=8,
+                                  latent_units=2, read_size=2, write_size=3, seed=1),
+            "t_draw": draw.DRAW(fixtures.GRAY, num_steps=2, encoder_units=8, decoder_units=8,
+                                latent_units=2, writer="template", templates=("square",),
+                                template_size=8, seed=2),
+        }
+        cls.signatures = {}
+        for name, model in cls.models.items():
+            model(fixtures.images(fixtures.GRAY))
+            path = serving.export_saved_model(model, cls.base, name)
+            cls.signatures[name] = tf.saved_model.load(path).signatures
+
+    @parameterized.named_parameters(("gaussian", "gaussian"), ("t_draw", "t_draw"))
+    def test_reconstruct_and_generate_match_keras(self, name):
+        model, sigs = self.models[name], self.signatures[name]
+        x = fixtures.images(fixtures.GRAY)
+        want = model(x, training=False, sample=False)
+        for signature in ("reconstruct", "serving_default"):
+            got = sigs[signature](image=tf.constant(x))
+            self.assertCountEqual(got.keys(), serving.RECONSTRUCT_OUTPUTS)
+            for key in serving.RECONSTRUCT_OUTPUTS:
+                self.assertAllClose(got[key], want[key], atol=1e-5, msg=f"{signature}/{key}")
+        seed = tf.constant([4, 2], tf.int32)
+        got = sigs["generate"](batch_size=tf.constant(5), seed=seed)
+        want = model.generate(5, seed=seed)
+        self.assertEqual(got["canvases"].shape, (5, model.num_steps, *fixtures.GRAY))
+        for key in serving.RECONSTRUCT_OUTPUTS:
+            self.assertAllClose(got[key], want[key], atol=1e-5, msg=f"generate/{key}")
+        other = sigs["generate"](batch_size=tf.constant(5), seed=seed + 1)
+        self.assertNotAllClose(other["canvas"], got["canvas"])
+
+    @parameterized.named_parameters(("zero", 0), ("too_many", 4097))
+    def test_bad_batch_size_raises(self, batch_size):
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                    r"`batch_size` must be in \[1, 4096\]"):
+            self.signatures["gaussian"]["generate"](batch_size=tf.constant(batch_size),
+                                                    seed=tf.constant([0, 0]))
+
+    def test_metadata_describes_generate(self):
+        with open(os.path.join(self.base, "gaussian", "1", serving.METADATA_FILE)) as f:
+            meta = json.load(f)
+        self.assertEqual(meta["model"], "DRAW")
+        self.assertEqual(meta["attention"], "gaussian")
+        self.assertEqual(sorted(meta["signatures"]),
+                         ["generate", "reconstruct", "serving_default"])
+        self.assertEqual(meta["signatures"]["generate"]["inputs"]["seed"],
+                         {"shape": [2], "dtype": "int32"})
 
 
 def run_without_tfpaint(path, signature, x):

@@ -149,7 +149,7 @@ class BuildModelTest(tf.test.TestCase, parameterized.TestCase):
          painter_models.SimplePainter, {"mu", "sigma"}),
     )
     def test_model_kinds(self, overrides, cls, extra_keys):
-        config = tiny_config(hidden_units=16, lstm_units=16, latent_units=8, template_size=8,
+        config = tiny_config(hidden_units=16, rnn_units=16, latent_units=8, template_size=8,
                              **overrides)
         model = resolved_task(config).build_model((16, 16, 1))
         self.assertIsInstance(model, cls)

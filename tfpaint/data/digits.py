@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 SPLITS = ("train", "test", "all")
-TFDS_DATASETS = ("mnist", "omniglot", "cifar10", "celeb_a")
+TFDS_DATASETS = ("mnist", "binarized_mnist", "omniglot", "cifar10", "celeb_a")
 # CelebA faces are 218x178: a centred 178x178 square, cut from this row, is resized.
 _CELEB_A_TOP = 20
 
@@ -201,7 +201,9 @@ def load_tfds(name, split, data_dir, download=False, grayscale=False, with_label
         ) from e
 
     def to_image(example):
-        image = tf.cast(example["image"], tf.float32) / 255.0
+        image = tf.cast(example["image"], tf.float32)
+        # binarized_mnist stores its pixels as 0 and 1, the others as 0..255.
+        image = image if name == "binarized_mnist" else image / 255.0
         if name == "omniglot":
             # Omniglot is black strokes on white RGB; painters start from a dark canvas.
             image = 1.0 - tf.reduce_mean(image, axis=-1, keepdims=True)

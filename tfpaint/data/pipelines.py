@@ -19,7 +19,7 @@ from tfpaint.layers import spatial_transformer as st
 STREAMING_SHUFFLE_BUFFER = 10_000
 # Each augmentation draws from its own stateless stream: the batch's key
 # (seed, index) plus this offset.
-_SHIFT_KEY, _ROTATION_KEY, _FLIP_KEY = 0, 1, 2
+_SHIFT_KEY, _ROTATION_KEY, _FLIP_KEY, _BINARIZE_KEY = 0, 1, 2, 3
 
 
 def check_images(images):
@@ -52,6 +52,7 @@ def make_pipeline(
     max_shift=0,
     max_rotation=0.0,
     random_flip=False,
+    binarize=None,
 ):
     """Builds the `tf.data` pipeline of batches for training or evaluation.
 
@@ -69,6 +70,8 @@ def make_pipeline(
         seed: seed of the shuffle and of the augmentation.
         drop_remainder: whether to drop a last, smaller batch.
         max_shift, max_rotation, random_flip: the augmentation (see `augment`).
+        binarize: binarize every batch afresh (see `augment`); default: what
+            the dataset asks for (the training split of a binarized set).
 
     Returns:
         A `tf.data.Dataset` of dicts: `image` float32 `(batch, H, W, C)` and,
@@ -110,11 +113,14 @@ def make_pipeline(
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if max_shift or max_rotation or random_flip:
+    if binarize is None:
+        binarize = isinstance(dataset, registry.Dataset) and dataset.binarize
+    if max_shift or max_rotation or random_flip or binarize:
         ds = ds.enumerate().map(
             lambda index, batch: augment(
                 batch, tf.stack([tf.cast(seed, tf.int64), index]), max_shift=int(max_shift),
                 max_rotation=float(max_rotation), random_flip=bool(random_flip),
+                binarize=bool(binarize),
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
@@ -122,8 +128,8 @@ def make_pipeline(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def augment(batch, key, max_shift=0, max_rotation=0.0, random_flip=False):
-    """Randomly rotates, shifts and flips a batch of images.
+def augment(batch, key, max_shift=0, max_rotation=0.0, random_flip=False, binarize=False):
+    """Randomly rotates, shifts, flips and binarizes a batch of images.
 
     Every change is drawn by a stateless random op from `key` (plus a
     per-augmentation offset), so a batch's key alone decides what it becomes.
@@ -138,6 +144,9 @@ def augment(batch, key, max_shift=0, max_rotation=0.0, random_flip=False):
             degrees about the centre (STAWM appendix D), through the one
             spatial transformer; outside the image reads zero.
         random_flip: mirror left-right with probability 1/2 (CIFAR-10).
+        binarize: replace each pixel by a Bernoulli sample with the pixel's
+            gray value as its probability (DRAW's binarized MNIST, drawn anew
+            for every batch).
 
     Returns:
         The batch with its augmented `image`.
@@ -151,6 +160,9 @@ def augment(batch, key, max_shift=0, max_rotation=0.0, random_flip=False):
     if random_flip:
         flip = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed=key + _FLIP_KEY)
         images = tf.where(flip < 0.5, images, tf.reverse(images, axis=[2]))
+    if binarize:
+        noise = tf.random.stateless_uniform(tf.shape(images), seed=key + _BINARIZE_KEY)
+        images = tf.cast(noise < images, images.dtype)
     batch["image"] = images
     return batch
 

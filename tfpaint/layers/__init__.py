@@ -2,6 +2,7 @@
 
 from tfpaint.layers.canvas import AdditiveCanvas
 from tfpaint.layers.canvas import OverCanvas
+from tfpaint.layers.gaussian_attention import GaussianAttention
 from tfpaint.layers.hebb_rosenblatt import HebbRosenblattCell
 from tfpaint.layers.latents import ConcreteLatent
 from tfpaint.layers.latents import GaussianLatent

@@ -39,7 +39,10 @@ class GaussianLatent(keras.layers.Layer):
 
     Call arguments:
         h: `(batch, features)`.
-        training: whether to sample.
+        training: whether to sample (with the layer's own noise stream).
+        noise_seed: optional `(2,)` int seed: sample with this stateless
+            seed instead, whatever `training` (an evaluation's fixed noise,
+            which leaves the training stream untouched).
 
     Returns:
         Dict with `z`, `mu`, `sigma` `(batch, units)` and `latent_cost`
@@ -100,7 +103,7 @@ class GaussianLatent(keras.layers.Layer):
         if self.log_sigma_dense is not None:
             self.log_sigma_dense.build(h_shape)
 
-    def call(self, h, training=False):
+    def call(self, h, training=False, noise_seed=None):
         mu = self.mu_dense(h)  # (B, Z)
         if self.log_sigma_dense is None:
             fixed = 0.0 if self.sigma is None else self.sigma
@@ -108,9 +111,10 @@ class GaussianLatent(keras.layers.Layer):
         else:
             sigma = tf.exp(self.log_sigma_dense(h))  # (B, Z)
         q = tfd.Normal(loc=mu, scale=sigma)  # scale 0 only when deterministic
-        if self.stochastic and training:
-            seed = tf.cast(self.seed_generator.next(), tf.int32)
-            z = q.sample(seed=seed)  # (B, Z)
+        if self.stochastic and (training or noise_seed is not None):
+            if noise_seed is None:
+                noise_seed = self.seed_generator.next()
+            z = q.sample(seed=tf.cast(noise_seed, tf.int32))  # (B, Z)
         else:
             z = mu
         if self.latent_cost == "full":

@@ -1,5 +1,6 @@
 """Models of tfpaint."""
 
+from tfpaint.models.draw import DRAW
 from tfpaint.models.painter import ConvPainter
 from tfpaint.models.painter import RecurrentPainter
 from tfpaint.models.painter import SimplePainter

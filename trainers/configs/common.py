@@ -1,8 +1,10 @@
 """The config fields every model shares, each with its one meaning, and the derived fields.
 
 Every config of every family starts from `base()`. A field that two families
-use is declared here, once, with its meaning beside it; a family module adds
-only its own model's fields (tests/trainers/test_configs.py checks both).
+use is declared here, once, with its meaning beside it (in `base()`, or in a
+group such as `add_template_writer` for the families that need it); a family
+module adds only its own model's fields (tests/trainers/test_configs.py checks
+both).
 Fields that may be absent are placeholders of a fixed type, so that a flag can
 set them (`--config.data_dir=/abs/tfds`).
 """
@@ -42,6 +44,7 @@ def base():
     # Model fields that more than one family uses.
     c.canvas = "over"  # "over" (thesis eq 3.4), "additive" (eq 3.3, DRAW), "bernoulli" (STAWM eq 4)
     c.latent_units = 256  # size of a latent code
+    c.rnn_units = 256  # width of the recurrent (LSTM) layers
     c.reconstruction = "mse"  # reconstruction cost: "mse" or "ce" (Bernoulli cross-entropy)
     # Training.
     c.steps = config_dict.placeholder(int)  # optimiser steps; None: epochs * steps_per_epoch
@@ -62,6 +65,15 @@ def base():
     c.keep_checkpoints = 3  # checkpoints kept
     c.num_summary_images = 8  # held-out images in the pictures
     c.max_train_seconds = config_dict.placeholder(float)  # training-time budget (None, inf: none)
+    return c
+
+
+def add_template_writer(c):
+    """Adds the template writer's fields (thesis chapter 3), for the families
+    that paint with it (the Painter, T-DRAW). Returns `c`."""
+    c.templates = ("circle",)  # template names (tfpaint.layers.TEMPLATE_NAMES)
+    c.template_size = 16  # side of the template masks, in pixels
+    c.initial_scale = 1.0  # a template starts at this scale of the identity map (1: the canvas)
     return c
 
 

@@ -18,7 +18,7 @@ DEFAULT = "mnist_20moves"
 
 def base():
     """The Painter's fields, with the thesis' defaults."""
-    c = common.base()
+    c = common.add_template_writer(common.base())
     c.task = "painter"
     # Data: synthetic sets generate num_train / num_test images.
     c.num_train = 10000
@@ -26,14 +26,12 @@ def base():
     # Model (thesis chapter 5).
     c.model = "simple"  # simple | conv | recurrent | canvas_recurrent
     c.num_moves = 20
-    c.templates = ("circle",)
-    c.template_size = 16
     c.allow_skew = False  # theta12 = theta21 = 0 (section 5.2)
     # canvas: "over" (the common default) | "additive"
     c.hidden_units = 256
     c.hidden_layers = 1
     c.conv_filters = (10, 5)
-    c.lstm_units = 256
+    # rnn_units: the recurrent Painters' LSTM (the common 256, as the thesis).
     c.latent = "none"  # none | denoising | variational | custom
     c.latent_sigma = config_dict.placeholder(float)
     c.latent_stochastic = True
@@ -43,7 +41,6 @@ def base():
     c.sharpening = 1.0
     c.exploration_noise = 0.0
     c.learnable_templates = False
-    c.initial_scale = 1.0
     c.input_noise = 0.0
     # Training: the common defaults are the thesis' (section 1.3: Adam 1e-3,
     # batch 100, constant rate; MSE reconstruction).

@@ -4,10 +4,11 @@
 adds its module here (see README, "Adding a model").
 """
 
+from trainers.tasks.draw import DrawTask
 from trainers.tasks.painter import PainterTask
 from trainers.tasks.stawm import StawmTask
 
-TASKS = {cls.name: cls for cls in (PainterTask, StawmTask)}
+TASKS = {cls.name: cls for cls in (PainterTask, StawmTask, DrawTask)}
 
 
 def get_task(config):

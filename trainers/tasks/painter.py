@@ -69,7 +69,7 @@ class PainterTask(base.Task):
         )
         if c.model in ("recurrent", "canvas_recurrent"):
             return painter.RecurrentPainter(
-                lstm_units=c.lstm_units, canvas_feedback=c.model == "canvas_recurrent", **shared)
+                lstm_units=c.rnn_units, canvas_feedback=c.model == "canvas_recurrent", **shared)
         return painter.SimplePainter(
             encoder="conv" if c.model == "conv" else "dense",
             hidden_units=c.hidden_units,
