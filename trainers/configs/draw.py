@@ -36,8 +36,8 @@ def base():
     # gradients through 64 unrolled steps are large, from diverging.
     c.clipnorm = 10.0
     c.steps = 100_000
-    # No XLA: on this 2-core CPU the paper model's step took 0.77 s without it
-    # and 3.1 s with it (and 5 minutes to compile its 64 unrolled steps);
+    # No XLA: on this 2-core CPU the paper model's step took 0.63 s without it
+    # and 3.4 s with it (and 5.6 minutes to compile its 64 unrolled steps);
     # BENCHMARKS.md has the figures.
     c.jit = False
     c.eval_every = 2000
