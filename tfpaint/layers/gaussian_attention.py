@@ -230,17 +230,21 @@ class GaussianAttention(keras.layers.Layer):
         return filters / tf.maximum(norm, tf.constant(self.epsilon, mu.dtype))
 
     def _check_image(self, name, image):
-        image = tf.convert_to_tensor(image, self.compute_dtype)
-        expected = (*self.image_size, self.channels)
-        if image.shape.rank != 4 or any(
-            s is not None and s != e for s, e in zip(image.shape[1:], expected)
+        return self._check_shape(
+            name, image, (*self.image_size, self.channels),
+            f"(NHWC, image_size={self.image_size}, channels={self.channels})")
+
+    def _check_shape(self, name, value, expected, detail):
+        """`value` as a tensor; a ValueError naming it unless it is `(batch, *expected)`."""
+        value = tf.convert_to_tensor(value, self.compute_dtype)
+        if value.shape.rank != 4 or any(
+            s is not None and s != e for s, e in zip(value.shape[1:], expected)
         ):
             raise ValueError(
-                f"`{name}` must have shape (batch, {expected[0]}, {expected[1]}, "
-                f"{expected[2]}) (NHWC, image_size={self.image_size}, "
-                f"channels={self.channels}). Received: {name}.shape={image.shape}"
+                f"`{name}` must have shape (batch, {', '.join(map(str, expected))}) {detail}. "
+                f"Received: {name}.shape={value.shape}"
             )
-        return image
+        return value
 
     def read(self, images, errors, h, flatten=False, return_attention=False):
         """The glimpse `gamma [F_Y x F_X^T, F_Y x_hat F_X^T]` of eq 27.
@@ -290,17 +294,9 @@ class GaussianAttention(keras.layers.Layer):
             `(batch, B, A, C)`, to add to the canvas; with
             `return_attention=True`, the pair `(canvas, attention)`.
         """
-        patch = tf.convert_to_tensor(patch, self.compute_dtype)
         n = self.glimpse_size
-        expected = (n, n, self.channels)
-        if patch.shape.rank != 4 or any(
-            s is not None and s != e for s, e in zip(patch.shape[1:], expected)
-        ):
-            raise ValueError(
-                f"`patch` must have shape (batch, {n}, {n}, {self.channels}) "
-                f"(glimpse_size={n}, channels={self.channels}). "
-                f"Received: patch.shape={patch.shape}"
-            )
+        patch = self._check_shape("patch", patch, (n, n, self.channels),
+                                  f"(glimpse_size={n}, channels={self.channels})")
         attention = self(h)
         planes = tf.transpose(patch, [0, 3, 1, 2])  # (batch, C, N, N)
         canvas = tf.matmul(
