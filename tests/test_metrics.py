@@ -175,6 +175,60 @@ class MaskIouTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(metrics.mask_iou(move * 0.5, shape), [[[0.0]]])
 
 
+class CoveringMoveTest(tf.test.TestCase, parameterized.TestCase):
+
+    def _data(self, seed=11):
+        return shapes_lib.make_shapes("2_rectangles", 12, seed=seed)
+
+    @parameterized.named_parameters(("first", 0), ("second", 1))
+    def test_one_move_over_both_shapes(self, index):
+        data = self._data()
+        box = np.zeros_like(data.masks[:, 0])
+        # The bounding box of both rectangles, in the rectangles' colour.
+        y0 = data.boxes[:, :, 0].min(1).astype(int)
+        x0 = data.boxes[:, :, 1].min(1).astype(int)
+        y1 = data.boxes[:, :, 2].max(1).astype(int)
+        x1 = data.boxes[:, :, 3].max(1).astype(int)
+        for b in range(len(box)):
+            box[b, y0[b]:y1[b], x0[b]:x1[b]] = 1.0
+        moves = np.zeros_like(data.masks)
+        moves[:, index] = box
+        colors = np.zeros((12, 2))
+        colors[:, index] = data.colors[:, 0]
+        self.assertAllEqual(metrics.covering_move(moves, colors, data), np.ones(12, bool))
+        # Own moves (each shape its own move) do not cover both.
+        self.assertAllEqual(metrics.covering_move(data.masks, data.colors, data),
+                            np.zeros(12, bool))
+
+    def test_background_over_the_whole_canvas_does_not_count(self):
+        data = self._data()
+        moves = np.ones_like(data.masks)
+        colors = np.stack([data.background, data.background], 1)
+        self.assertAllEqual(metrics.covering_move(moves, colors, data), np.zeros(12, bool))
+        # The same move in a gray nearer the shapes' colour counts; nearer the background not.
+        for gray, expected in ((0.6, True), (0.4, False)):
+            colors[:, 1] = data.background + gray * (data.colors[:, 0] - data.background)
+            self.assertAllEqual(metrics.covering_move(moves, colors, data),
+                                np.full(12, expected), gray)
+
+    def test_min_cover_and_fewer_than_two_shapes(self):
+        data = self._data()
+        moves = data.masks.copy()
+        moves[:, 0] = np.maximum(moves[:, 0], moves[:, 1])
+        colors = np.stack([data.colors[:, 0]] * 2, 1)
+        self.assertAllEqual(metrics.covering_move(moves, colors, data), np.ones(12, bool))
+        # Drop the last rows of the second shape from the covering move: under 90% covered.
+        for b in range(12):
+            y0, x0, y1, x1 = data.boxes[b, 1].astype(int)
+            rows = max(1, int(np.ceil(0.2 * (y1 - y0))))
+            moves[b, 0, y1 - rows:y1, x0:x1] = data.masks[b, 0, y1 - rows:y1, x0:x1]
+        got = metrics.covering_move(moves, colors, data)
+        self.assertAllEqual(got, np.zeros(12, bool))
+        one = shapes_lib.make_shapes("0to2_rectangles", 30, seed=2)
+        got = metrics.covering_move(np.ones_like(one.masks), np.ones((30, 2)), one)
+        self.assertAllEqual(got, one.num_shapes >= 2)
+
+
 class OwnMoveAssignmentTest(tf.test.TestCase, parameterized.TestCase):
 
     def setUp(self):

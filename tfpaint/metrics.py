@@ -104,6 +104,44 @@ def own_move_assignment(move_masks, shape_data, min_iou=0.5):
     return passed, assignment
 
 
+def covering_move(move_masks, move_colors, shape_data, min_cover=0.9, threshold=0.5):
+    """Whether one move painted every shape of an image at once (thesis 4.1).
+
+    The local minimum the thesis found for T-DRAW on 2-Rectangles: "the
+    network paints a large rectangle covering both rectangles in the first
+    move and then tries to correct the white spaces using the second". An
+    image with two or more shapes counts when one move's mask covers at least
+    `min_cover` of every shape's pixels and its colour is nearer each shape's
+    colour than the background's (a gray box over two white rectangles on
+    black counts; a move that paints the background over the whole canvas
+    does not).
+
+    Args:
+        move_masks: `(B, T, H, W[, 1])` masks of the moves, in [0, 1].
+        move_colors: `(B, T)` or `(B, T, 1)` each move's gray value.
+        shape_data: the `ShapeData` of the same B images.
+        min_cover: the share of a shape's pixels the move must cover.
+        threshold: a move covers a pixel where its mask exceeds this.
+
+    Returns:
+        `(B,)` bool; False for images with fewer than two shapes.
+    """
+    moves = np.asarray(move_masks)
+    if moves.ndim == 5:
+        moves = moves[..., 0]
+    colors = np.asarray(move_colors, np.float64).reshape(moves.shape[:2])  # (B, T)
+    moves = (moves > threshold).astype(np.float64)  # (B, T, H, W)
+    shapes = (np.asarray(shape_data.masks) > 0.5).astype(np.float64)  # (B, K, H, W)
+    inside = np.einsum("bkhw,bthw->bkt", shapes, moves)
+    cover = inside / np.maximum(shapes.sum((2, 3)), 1.0)[:, :, None]  # (B, K, T)
+    to_shape = np.abs(colors[:, None, :] - shape_data.colors[:, :, None])  # (B, K, T)
+    to_background = np.abs(colors - shape_data.background[:, None])[:, None, :]  # (B, 1, T)
+    near = to_shape < to_background
+    valid = shape_data.valid[:, :, None]
+    paints_all = np.all(((cover >= min_cover) & near) | ~valid, axis=1)  # (B, T)
+    return np.any(paints_all, axis=1) & (shape_data.valid.sum(axis=1) >= 2)
+
+
 def template_choice_accuracy(where, which, shape_data, templates, radius=4.0):
     """Template-choice accuracy as thesis section 5.5 defines it.
 

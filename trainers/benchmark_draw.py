@@ -1,6 +1,7 @@
 r"""Speed and quality figures of DRAW, printed (no test times anything).
 
-    bazel run //trainers:benchmark_draw                    # speed of the paper's model, XLA off and on
+    bazel run //trainers:benchmark_draw                    # the paper model's speed, XLA off, on
+    bazel run //trainers:benchmark_draw -- --jit=false --unroll=1,64   # loop, or all steps traced
     bazel run //trainers:benchmark_draw -- --nospeed --curves --minutes=15 --plot=$PWD/curves.png
     bazel run //trainers:benchmark_draw -- --nospeed --rectangles --rectangles_minutes=5
     bazel run //trainers:benchmark_draw -- --jit=false \
@@ -8,7 +9,8 @@ r"""Speed and quality figures of DRAW, printed (no test times anything).
 
 Speed: training images/s of a config's step (default the paper's MNIST model:
 T = 64, read 2x2, write 5x5, LSTM 256, z 100, batch 100), without and with
-XLA, side by side in one run. `--baseline_command` runs another DRAW right
+XLA, side by side in one run, for each `--unroll` (the model's steps traced
+per iteration of its loop over t). `--baseline_command` runs another DRAW right
 after (for instance a public PyTorch one): its last `images/s=N` figure is
 printed beside ours with the ratio, measured on the same machine in the same
 run. The load average is printed with the figures: the machine may be shared.
@@ -23,9 +25,10 @@ not counted). It prints one table and can draw the curves (`--plot`).
 
 2-Rectangles (`--rectangles`): trains T-DRAW (`t_draw_rectangles`) and the
 Painter (`rectangles_2moves`) on the one training loop for
-`--rectangles_minutes` each and prints both own-move rates (the share of
-held-out images where each rectangle has its own move) on the same held-out
-images. The thesis found T-DRAW paints one move over both rectangles.
+`--rectangles_minutes` each and prints, on the same held-out images, both
+own-move rates (the share of images where each rectangle has its own move)
+and both covering-move rates (the share where one move, in the rectangles'
+colour, covers both: the thesis found T-DRAW paints one move over both).
 """
 
 import json
@@ -52,6 +55,8 @@ flags.DEFINE_bool("speed", True, "Measure the training throughput.")
 flags.DEFINE_integer("steps", 10, "Timed steps per setting.")
 flags.DEFINE_integer("warmup", 2, "Untimed steps after the first (tracing) one.")
 flags.DEFINE_list("jit", ["false", "true"], "Settings of XLA to measure.")
+flags.DEFINE_list("unroll", ["1"], "Settings of `config.unroll` (steps traced per iteration of "
+                  "the model's while_loop) to measure; curves use the first.")
 flags.DEFINE_string("baseline_command", None,
                     "A command that trains another DRAW and prints `images/s=N`; its last "
                     "figure is printed beside ours.")
@@ -64,6 +69,8 @@ flags.DEFINE_integer("iwae_points", 2, "How many of the last points also get the
 flags.DEFINE_bool("rectangles", False, "Own-move rates of T-DRAW and the Painter.")
 flags.DEFINE_float("rectangles_minutes", 5.0, "Training minutes per model on 2-Rectangles.")
 flags.DEFINE_integer("seed", 0, "Seed of the models and the data order.")
+flags.DEFINE_multi_string("set", [], "A config field of the DRAW runs, `name=value` (the "
+                          "value parsed as the field's type), e.g. --set=adam_beta1=0.5.")
 flags.DEFINE_string("plot", None, "Optional PNG of the curves.")
 flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
 
@@ -71,6 +78,13 @@ flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
 def make_config(**overrides):
     config = configs.get_config(FLAGS.config)
     config.seed = FLAGS.seed
+    config.unroll = int(FLAGS.unroll[0])
+    for item in FLAGS.set:
+        name, _, value = item.partition("=")
+        if name not in config:
+            raise ValueError(f"--set names no field of the {FLAGS.config} config: {item!r}")
+        kind = type(config[name])
+        config[name] = (value.lower() in ("1", "true", "yes")) if kind is bool else kind(value)
     for key, value in overrides.items():
         config[key] = value
     return config
@@ -82,9 +96,13 @@ def measure_speed():
           f"read {config.read_size}x{config.read_size}, write {config.write_size}x"
           f"{config.write_size}, LSTM {config.rnn_units}, z {config.latent_units}, "
           f"batch {config.batch_size}, {config.attention} attention")
-    rows = train_lib.throughput_table(
-        lambda: tasks.get_task(make_config()), FLAGS.steps, FLAGS.warmup,
-        jits=[jit.lower() in ("1", "true", "yes") for jit in FLAGS.jit], title=config.name)
+    rows = {}
+    for unroll in (int(u) for u in FLAGS.unroll):
+        table = train_lib.throughput_table(
+            lambda u=unroll: tasks.get_task(make_config(unroll=u)), FLAGS.steps, FLAGS.warmup,
+            jits=[jit.lower() in ("1", "true", "yes") for jit in FLAGS.jit],
+            title=f"{config.name}, unroll={unroll}")
+        rows.update({f"{name}, unroll={unroll}": row for name, row in table.items()})
     if FLAGS.baseline_command:
         print(f"\nBaseline: {FLAGS.baseline_command}")
         load = os.getloadavg()[0]
@@ -99,9 +117,9 @@ def measure_speed():
                             "load_after": os.getloadavg()[0]}
         print(f"{'baseline':8s} {baseline:10.1f} images/s  (load {load:.2f} / "
               f"{os.getloadavg()[0]:.2f})")
-        for name in ("no_xla", "xla"):
-            if name in rows:
-                print(f"{name:8s} / baseline: {rows[name]['images_per_second'] / baseline:.2f}x")
+        for name, row in rows.items():
+            if name != "baseline":
+                print(f"{name:18s} / baseline: {row['images_per_second'] / baseline:.2f}x")
     return rows
 
 
@@ -185,14 +203,16 @@ def measure_rectangles():
         result, state = train_lib.train(tasks.get_task(config), tempfile.mkdtemp(
             prefix=f"tfpaint-{config.name}-"), progress=False)
         rows[family] = {"own_move_rate": result["own_move_rate"],
+                        "covering_move_rate": result.get("covering_move_rate", float("nan")),
                         "mse_per_pixel": result["mse_per_pixel"],
                         "steps": int(state.step.numpy()),
                         "train_seconds": result["train_seconds"]}
     print("\n== 2-Rectangles: the same 1,000 held-out images ==")
-    print(f"{'model':8s} {'own-move rate':>14s} {'MSE/pixel':>10s} {'steps':>7s} {'minutes':>8s}")
+    print(f"{'model':8s} {'own-move rate':>14s} {'one move over both':>19s} {'MSE/pixel':>10s} "
+          f"{'steps':>7s} {'minutes':>8s}")
     for family, row in rows.items():
-        print(f"{family:8s} {row['own_move_rate']:14.1%} {row['mse_per_pixel']:10.4f} "
-              f"{row['steps']:7d} {row['train_seconds'] / 60:8.1f}")
+        print(f"{family:8s} {row['own_move_rate']:14.1%} {row['covering_move_rate']:19.1%} "
+              f"{row['mse_per_pixel']:10.4f} {row['steps']:7d} {row['train_seconds'] / 60:8.1f}")
     return rows
 
 

@@ -31,7 +31,11 @@ def learning_rate_schedule(config):
 def build_optimizer(config):
     """Adam with the config's schedule, clipped to global norm `clipnorm` if set.
 
-    Keras' default betas (0.9, 0.999); the Painter thesis' "beta_1 = 0.999,
-    beta_2 = 0.9" (section 1.3) reads as swapped.
+    Betas (`adam_beta1`, 0.999): Keras' default (0.9, 0.999) unless a config
+    says otherwise; the Painter thesis' "beta_1 = 0.999, beta_2 = 0.9"
+    (section 1.3) reads as swapped. Configs written before `adam_beta1`
+    existed read 0.9.
     """
-    return keras.optimizers.Adam(learning_rate_schedule(config), global_clipnorm=config.clipnorm)
+    return keras.optimizers.Adam(learning_rate_schedule(config),
+                                 beta_1=config.get("adam_beta1", 0.9),
+                                 global_clipnorm=config.clipnorm)

@@ -49,6 +49,9 @@ class DrawTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(out["canvas"], out["canvases"][:, -1])
         self.assertAllClose(tf.sigmoid(out["logits"]), out["canvas"], atol=1e-5)
         self.assertEqual("masks" in out, kwargs.get("writer") == "template")
+        if "masks" in out:
+            self.assertEqual(out["masks"].shape, (4, 3, *SHAPE))
+            self.assertEqual(out["colors"].shape, (4, 3, 1))
 
     def test_kl_is_the_closed_form_summed_over_steps_and_dimensions(self):
         model = make()
@@ -79,6 +82,51 @@ class DrawTest(tf.test.TestCase, parameterized.TestCase):
         self.assertNotAllClose(a["z"], c["z"])
         self.assertAllClose(state, [v.numpy() for v in model.variables
                                     if "seed_generator" in v.path])
+
+    @parameterized.named_parameters(("loop_of_1", 1), ("loop_and_a_tail", 2))
+    def test_unroll_leaves_the_computation_as_it_is(self, unroll):
+        # T = 3: a while_loop of 3 one-step iterations, or of one 2-step
+        # iteration and a last step after it, against all 3 steps traced.
+        x = images()
+        seed = tf.constant([5, 6])
+        reference, model = make(unroll=3), make(unroll=unroll)
+        want = reference(x, noise_seed=seed)
+        got = model(x, noise_seed=seed)
+        for key in want:
+            self.assertAllClose(got[key], want[key], atol=1e-6, msg=key)
+        self.assertAllClose(model.generate(2, seed)["canvases"],
+                            reference.generate(2, seed)["canvases"], atol=1e-6)
+
+    def test_the_recurrence_equals_numpy(self):
+        # Eqs 3-8 without attention (17-18), z_t = mu_t, Keras' LSTM gates (i, f, c, o).
+        model = make(attention="none", num_steps=4)
+        x = images(3)
+        got = model(x, training=False)
+        w = lambda v: v.numpy().astype(np.float64)
+        sigmoid = lambda a: 1.0 / (1.0 + np.exp(-a))
+
+        def lstm(cell, inputs, h, c):
+            gates = inputs @ w(cell.kernel) + h @ w(cell.recurrent_kernel) + w(cell.bias)
+            i, f, g, o = np.split(gates, 4, axis=-1)
+            c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+            return sigmoid(o) * np.tanh(c), c
+
+        flat = x.reshape(3, -1).astype(np.float64)
+        canvas = np.full_like(flat, float(model.canvas_layer.blank_logit))
+        h_enc = np.tile(w(model.encoder_start), (3, 1))
+        h_dec = np.tile(w(model.decoder_start), (3, 1))
+        c_enc, c_dec = np.zeros_like(h_enc), np.zeros_like(h_dec)
+        for t in range(4):
+            error = flat - sigmoid(canvas)  # eq 3
+            read = np.stack([flat, error], -1).reshape(3, -1)  # eq 17, channels interleaved
+            h_enc, c_enc = lstm(model.encoder, np.concatenate([read, h_dec], -1), h_enc, c_enc)
+            z = h_enc @ w(model.latent.mu_dense.kernel) + w(model.latent.mu_dense.bias)
+            h_dec, c_dec = lstm(model.decoder, z, h_dec, c_dec)
+            canvas = canvas + h_dec @ w(model.patch.kernel) + w(model.patch.bias)  # eq 18
+            self.assertAllClose(got["z"][:, t], z, atol=1e-5)
+            self.assertAllClose(got["canvases"][:, t].numpy().reshape(3, -1), sigmoid(canvas),
+                                atol=1e-5)
+        self.assertAllClose(got["logits"].numpy().reshape(3, -1), canvas, atol=1e-4)
 
     def test_error_image_reads_what_is_missing(self):
         # A recurrence of eq 3: the encoder's first read sees x - sigma(c_0).
@@ -134,6 +182,7 @@ class DrawTest(tf.test.TestCase, parameterized.TestCase):
         ("attention", dict(attention="glimpse"), "`attention` must be one of"),
         ("writer", dict(writer="over"), "`writer` must be one of"),
         ("steps", dict(num_steps=0), "`num_steps` must be >= 1"),
+        ("unroll", dict(unroll=0), "`unroll` must be >= 1"),
         ("channels", dict(image_shape=(8, 8, 2)), "1 or 3 channels"),
     )
     def test_bad_arguments(self, kwargs, message):
@@ -143,6 +192,10 @@ class DrawTest(tf.test.TestCase, parameterized.TestCase):
     def test_wrong_image_shape(self):
         with self.assertRaisesRegex(ValueError, r"Expected images of shape \(batch, 12, 10, 1\)"):
             make()(np.zeros((2, 10, 12, 1), np.float32))
+
+    def test_integer_images(self):
+        with self.assertRaisesRegex(ValueError, "Expected float images in \\[0, 1\\]"):
+            make()(np.zeros((2, *SHAPE), np.uint8))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tfpaint.data import registry
 from trainers import tasks
+from trainers import optimization
 from trainers import train
 from trainers import train_lib
 from trainers.configs import common
@@ -86,6 +87,29 @@ class ConfigsTest(tf.test.TestCase, parameterized.TestCase):
             self.assertLessEqual(test_set.shapes.max_shapes, config.num_moves)
         if family == "stawm" and config.objective != "draw":
             self.assertIsNotNone(train_set.labels)
+
+
+class OptimizerTest(tf.test.TestCase, parameterized.TestCase):
+
+    @parameterized.named_parameters(("keras_default", None, 0.9), ("draw_style", 0.5, 0.5))
+    def test_adam_beta1(self, beta1, expected):
+        config = painter_configs.get_config("rectangles_2moves")
+        if beta1 is not None:
+            config.adam_beta1 = beta1
+        optimizer = optimization.build_optimizer(config)
+        self.assertAllClose(optimizer.beta_1, expected)
+        self.assertAllClose(optimizer.beta_2, 0.999)
+        # One step of Adam from zero moments with the gradient g: m = (1 - beta1) g.
+        variable = tf.Variable([1.0, -2.0])
+        optimizer.apply_gradients([(tf.constant([0.5, 1.0]), variable)])
+        m = [v for v in optimizer.variables if "momentum" in v.path]
+        self.assertAllClose(m[0], (1.0 - expected) * np.array([0.5, 1.0]))
+
+    def test_bad_beta1_is_named(self):
+        config = painter_configs.get_config("rectangles_2moves")
+        config.adam_beta1 = 1.0
+        with self.assertRaisesRegex(ValueError, r"`adam_beta1` must be in \[0, 1\)"):
+            common.validate(config)
 
 
 class SchemaTest(tf.test.TestCase):

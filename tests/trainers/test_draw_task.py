@@ -68,11 +68,27 @@ class DrawTaskTest(tf.test.TestCase, parameterized.TestCase):
         gap = np.abs(single.mean(0) - analytic.mean(0))
         self.assertTrue(np.all(gap <= error), f"gap {gap} exceeds 3 standard errors {error}")
 
+    @parameterized.named_parameters(("start", 0, 0.0), ("middle", 2, 0.5), ("after", 9, 1.0))
+    def test_kl_warmup_weighs_l_z(self, step, weight):
+        task = tasks.get_task(tiny_config(kl_warmup_steps=4))
+        model = task.build_model(self.test_set.image_shape)
+        model(self.images)
+        task.build_optimizer().iterations.assign(step)
+        batch = {"image": tf.constant(self.images)}
+        loss, logs = task.loss(model, batch, training=True)
+        self.assertAllClose(loss, logs["L_x"] + weight * logs["L_z"], rtol=1e-6)
+        self.assertGreater(float(tf.reduce_min(logs["L_z"])), 0.0)
+        # Evaluation scores the full bound whatever the step.
+        full, logs = task.loss(model, batch, training=False)
+        self.assertAllClose(full, logs["L_x"] + logs["L_z"], rtol=1e-6)
+
     def test_bad_config_is_named(self):
         with self.assertRaisesRegex(ValueError, "attention"):
             tasks.get_task(tiny_config(attention="foveal")).validate()
         with self.assertRaisesRegex(ValueError, "templates"):
             tasks.get_task(tiny_config(canvas="over", templates=("hexagon",))).validate()
+        with self.assertRaisesRegex(ValueError, "`kl_warmup_steps` must be an integer >= 0"):
+            tasks.get_task(tiny_config(kl_warmup_steps=-1)).validate()
 
     def test_slow_resumed_run_equals_uninterrupted_run_and_writes_pictures(self):
         base = tempfile.mkdtemp(dir=self.get_temp_dir())
@@ -103,6 +119,7 @@ class DrawTaskTest(tf.test.TestCase, parameterized.TestCase):
         result, _, _ = training.train_quietly(
             config, tempfile.mkdtemp(dir=self.get_temp_dir()))
         self.assertIn("own_move_rate", result)
+        self.assertIn("covering_move_rate", result)
 
 
 if __name__ == "__main__":

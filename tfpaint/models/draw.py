@@ -53,6 +53,10 @@ class DRAW(keras.Model):
         templates, template_size, initial_scale: the template writer's, for
             `writer="template"`.
         initial_logit: the learned blank canvas' starting logit ("additive").
+        unroll: steps traced per iteration of the `tf.while_loop` over t (1:
+            one traced step whatever T; T: no loop, every step traced, as
+            Keras' `unroll=True`). The computation is the same; tracing time
+            grows with `unroll`.
         seed: seed of the weights and the latent noise.
 
     Call arguments:
@@ -69,7 +73,8 @@ class DRAW(keras.Model):
         Bernoulli logits; `z`, `mu`, `sigma` `(B, T, Z)`; `kl` `(B,)`, KL(Q ||
         N(0, I)) summed over steps and latent dimensions; `read_boxes` and
         `write_boxes` `(B, T, 4)`, each window's `(x0, y0, x1, y1)` in pixels;
-        T-DRAW also `masks` `(B, T, H, W, 1)`, each step's placed template.
+        T-DRAW also `masks` `(B, T, H, W, 1)`, each step's placed template,
+        and `colors` `(B, T, C)`, its colour.
 
     Reference:
         Gregor et al., "DRAW: A Recurrent Neural Network For Image
@@ -91,6 +96,7 @@ class DRAW(keras.Model):
         template_size=16,
         initial_scale=1.0,
         initial_logit=0.0,
+        unroll=1,
         seed=None,
         **kwargs,
     ):
@@ -106,7 +112,8 @@ class DRAW(keras.Model):
             raise ValueError(f"`writer` must be one of {WRITERS}. Received: {writer!r}")
         for name, value in (("num_steps", num_steps), ("encoder_units", encoder_units),
                             ("decoder_units", decoder_units), ("latent_units", latent_units),
-                            ("read_size", read_size), ("write_size", write_size)):
+                            ("read_size", read_size), ("write_size", write_size),
+                            ("unroll", unroll)):
             if int(value) < 1:
                 raise ValueError(f"`{name}` must be >= 1. Received: {name}={value}")
         self.image_shape = image_shape
@@ -122,15 +129,18 @@ class DRAW(keras.Model):
         self.template_size = int(template_size)
         self.initial_scale = float(initial_scale)
         self.initial_logit = float(initial_logit)
+        self.unroll = int(unroll)
         self.seed = seed
         height, width, channels = image_shape
         init = lambda i: keras.initializers.GlorotUniform(
             seed=None if seed is None else seed + 17 * i)
+        orthogonal = lambda i: keras.initializers.Orthogonal(
+            seed=None if seed is None else seed + 17 * i + 5)
 
         self.encoder = keras.layers.LSTMCell(self.encoder_units, kernel_initializer=init(1),
-                                             name="encoder")
+                                             recurrent_initializer=orthogonal(1), name="encoder")
         self.decoder = keras.layers.LSTMCell(self.decoder_units, kernel_initializer=init(2),
-                                             name="decoder")
+                                             recurrent_initializer=orthogonal(2), name="decoder")
         self.latent = latents.GaussianLatent(self.latent_units, stochastic=True,
                                              latent_cost="full", seed=seed, name="latent")
         if attention == "gaussian":
@@ -176,6 +186,7 @@ class DRAW(keras.Model):
             "template_size": self.template_size,
             "initial_scale": self.initial_scale,
             "initial_logit": self.initial_logit,
+            "unroll": self.unroll,
             "seed": self.seed,
         }
 
@@ -238,7 +249,7 @@ class DRAW(keras.Model):
 
     def _write(self, canvas, h_dec, training):
         """The canvas after this step's write, the write window's box, and (T-DRAW)
-        the placed template mask."""
+        the placed template mask and its colour."""
         height, width, channels = self.image_shape
         batch = tf.shape(h_dec)[0]
         if self.writer == "template":
@@ -246,7 +257,7 @@ class DRAW(keras.Model):
             mask = self.template_writer.render(move["where"], move["which"])[:, 0]
             canvas = self.canvas_layer.step(canvas, mask, move["what"][:, 0])  # eq 3.4
             place = st.invert_affine(move["where"][:, 0])  # template -> canvas
-            return canvas, st.affine_boxes(place, (height, width)), mask
+            return canvas, st.affine_boxes(place, (height, width)), mask, move["what"][:, 0]
         patch = self.patch(h_dec)
         if self.attention == "gaussian":
             patch = tf.reshape(patch, [batch, self.write_size, self.write_size, channels])
@@ -262,7 +273,8 @@ class DRAW(keras.Model):
             update = tf.reshape(patch, [batch, height, width, channels])
             box = _whole_image_box(batch, self.image_shape)
         ones = tf.ones([batch, channels], update.dtype)
-        return self.canvas_layer.step(canvas, update, ones), box, None  # c_t = c_{t-1} + write
+        canvas = self.canvas_layer.step(canvas, update, ones)  # c_t = c_{t-1} + write
+        return canvas, box, None, None
 
     def _logits(self, canvas):
         """The Bernoulli logits of a canvas state."""
@@ -274,38 +286,71 @@ class DRAW(keras.Model):
     # The model ---------------------------------------------------------------
 
     def call(self, images, training=False, sample=None, noise_seed=None):
-        images = tf.convert_to_tensor(images, self.compute_dtype)
+        images = tf.convert_to_tensor(images)
         if images.shape.rank != 4 or tuple(images.shape[1:]) != self.image_shape:
             raise ValueError(
                 f"Expected images of shape (batch, {', '.join(map(str, self.image_shape))}). "
                 f"Received: images.shape={tuple(images.shape)}")
+        if not images.dtype.is_floating:
+            raise ValueError(
+                f"Expected float images in [0, 1]. Received: dtype={images.dtype.name}")
+        images = tf.cast(images, self.compute_dtype)
         sample = training if sample is None else sample
         batch = tf.shape(images)[0]
         canvas, enc_state, dec_state = self._start(batch, images.dtype)
-        h_dec = dec_state[0]
-        picture = self.canvas_layer.visible(canvas)
-        steps = {k: [] for k in ("canvases", "z", "mu", "sigma", "kl", "read_boxes",
-                                 "write_boxes", "masks")}
-        for t in range(self.num_steps):
+        keys = ["canvases", "z", "mu", "sigma", "kl", "read_boxes", "write_boxes"]
+        keys += ["masks", "colors"] if self.writer == "template" else []
+        seed = None if noise_seed is None else tf.cast(noise_seed, tf.int32)
+
+        def body(t, canvas, enc_state, dec_state, steps):
+            picture = self.canvas_layer.visible(canvas)  # sigma(c_{t-1}) or c_{t-1}
+            h_dec = dec_state[0]
             read, read_box = self._read(images, images - picture, h_dec)  # x_hat_t
             h_enc, enc_state = self.encoder(tf.concat([read, h_dec], axis=-1), enc_state,
                                             training=training)  # (B, U_enc)
-            step_seed = None if noise_seed is None else tf.cast(noise_seed, tf.int32) + [0, t]
+            step_seed = None if seed is None else seed + tf.stack([0, t])
             code = self.latent(h_enc, training=sample, noise_seed=step_seed)
             h_dec, dec_state = self.decoder(code["z"], dec_state, training=training)
-            canvas, write_box, mask = self._write(canvas, h_dec, training)
-            picture = self.canvas_layer.visible(canvas)
-            for key, value in (("canvases", picture), ("masks", mask),
-                               ("z", code["z"]), ("mu", code["mu"]), ("sigma", code["sigma"]),
-                               ("kl", code["latent_cost"]), ("read_boxes", read_box),
-                               ("write_boxes", write_box)):
-                if value is not None:
-                    steps[key].append(value)
-        outputs = {k: tf.stack(v, axis=1) for k, v in steps.items() if v}
+            canvas, write_box, mask, color = self._write(canvas, h_dec, training)
+            values = {"canvases": self.canvas_layer.visible(canvas), "z": code["z"],
+                      "mu": code["mu"], "sigma": code["sigma"], "kl": code["latent_cost"],
+                      "read_boxes": read_box, "write_boxes": write_box, "masks": mask,
+                      "colors": color}
+            steps = {k: steps[k].write(t, values[k]) for k in keys}
+            return t + 1, canvas, enc_state, dec_state, steps
+
+        canvas, steps = self._loop(body, canvas, enc_state, dec_state, keys)
+        # TensorArrays stack time first: (T, B, ...) -> (B, T, ...).
+        outputs = {k: _batch_major(v) for k, v in steps.items()}
         outputs["kl"] = tf.reduce_sum(outputs["kl"], axis=1)  # (B,) eq 11
         outputs["canvas"] = outputs["canvases"][:, -1]
         outputs["logits"] = self._logits(canvas)
         return outputs
+
+    def _loop(self, body, canvas, enc_state, dec_state, keys):
+        """Runs `body` for t = 0..T-1, collecting each step's values in
+        TensorArrays: a `tf.while_loop` whose iteration runs `unroll` steps
+        (traced once, whatever T), and the last `T % unroll` steps after it."""
+        steps = {k: tf.TensorArray(self.compute_dtype, size=self.num_steps)
+                 for k in keys}
+        unroll = min(self.unroll, self.num_steps)
+
+        def chunk(*carry):
+            for _ in range(unroll):
+                carry = body(*carry)
+            return carry
+
+        carry = (tf.constant(0), canvas, enc_state, dec_state, steps)
+        loops = self.num_steps // unroll
+        if loops > 1:
+            carry = tf.while_loop(lambda t, *_: t < loops * unroll, chunk, carry,
+                                  maximum_iterations=loops)
+        elif loops == 1:
+            carry = chunk(*carry)
+        for _ in range(self.num_steps - loops * unroll):
+            carry = body(*carry)
+        _, canvas, _, _, steps = carry
+        return canvas, {k: v.stack() for k, v in steps.items()}
 
     def generate(self, batch_size, seed=None, training=False):
         """Paints from the prior: z_t ~ N(0, I), the decoder and the writer alone.
@@ -321,18 +366,29 @@ class DRAW(keras.Model):
         """
         seed = tf.zeros([2], tf.int32) if seed is None else tf.cast(seed, tf.int32)
         batch = tf.cast(batch_size, tf.int32)
-        canvas, _, dec_state = self._start(batch, self.compute_dtype)
-        canvases, boxes = [], []
-        for t in range(self.num_steps):
-            z = tf.random.stateless_normal([batch, self.latent_units], seed=seed + [0, t],
+        canvas, enc_state, dec_state = self._start(batch, self.compute_dtype)
+        keys = ["canvases", "write_boxes"]
+
+        def body(t, canvas, enc_state, dec_state, steps):
+            z = tf.random.stateless_normal([batch, self.latent_units],
+                                           seed=seed + tf.stack([0, t]),
                                            dtype=self.compute_dtype)  # (B, Z)
             h_dec, dec_state = self.decoder(z, dec_state, training=training)
-            canvas, box, _ = self._write(canvas, h_dec, training)
-            canvases.append(self.canvas_layer.visible(canvas))
-            boxes.append(box)
-        canvases = tf.stack(canvases, axis=1)
+            canvas, box, _, _ = self._write(canvas, h_dec, training)
+            steps = {"canvases": steps["canvases"].write(t, self.canvas_layer.visible(canvas)),
+                     "write_boxes": steps["write_boxes"].write(t, box)}
+            return t + 1, canvas, enc_state, dec_state, steps
+
+        canvas, steps = self._loop(body, canvas, enc_state, dec_state, keys)
+        canvases = _batch_major(steps["canvases"])
         return {"canvases": canvases, "canvas": canvases[:, -1], "logits": self._logits(canvas),
-                "write_boxes": tf.stack(boxes, axis=1)}
+                "write_boxes": _batch_major(steps["write_boxes"])}
+
+
+def _batch_major(stacked):
+    """(T, B, ...) -> (B, T, ...)."""
+    rank = stacked.shape.rank
+    return tf.transpose(stacked, [1, 0] + list(range(2, rank)))
 
 
 def _pose_head(name):

@@ -52,6 +52,7 @@ def base():
     c.steps_per_epoch = config_dict.placeholder(int)  # derived: training images // batch_size
     c.batch_size = 100  # global batch size (divided among replicas)
     c.learning_rate = 1e-3  # Adam's (trainers.optimization)
+    c.adam_beta1 = 0.9  # Adam's first-moment decay (Keras' default)
     c.lr_schedule = "constant"  # "constant", "cosine", "step_exponential"
     c.lr_final_fraction = 0.05  # "cosine": the last rate, as a fraction of the first
     c.lr_decay = 0.99  # "step_exponential": factor per epoch
@@ -148,6 +149,8 @@ def validate(config):
     if config.max_train_seconds is not None and not config.max_train_seconds > 0:
         raise ValueError("`max_train_seconds` must be > 0 (or inf, or None for no budget). "
                          f"Received: {config.max_train_seconds}")
+    if not 0.0 <= config.adam_beta1 < 1.0:
+        raise ValueError(f"`adam_beta1` must be in [0, 1). Received: {config.adam_beta1}")
     if not 0.0 <= config.lr_final_fraction <= 1.0:
         raise ValueError(
             f"`lr_final_fraction` must be in [0, 1]. Received: {config.lr_final_fraction}")

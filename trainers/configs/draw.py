@@ -28,17 +28,25 @@ def base():
     c.write_size = 5  # N of the write window
     c.canvas = "additive"  # additive: DRAW; over: T-DRAW (the template writer)
     c.reconstruction = "ce"  # the Bernoulli likelihood of the final canvas
+    # Steps traced per iteration of the model's tf.while_loop (num_steps: no
+    # loop, every step traced).
+    c.unroll = 1
     # Held-out evaluation: K samples of the whole latent sequence for the
     # importance-weighted bound (the benchmark uses 100).
     c.iwae_samples = 10
     # Training: Adam 1e-3 (the paper's optimiser), batch 100; clipping the
     # gradient's global norm at 10 (a departure) keeps the first steps, whose
-    # gradients through 64 unrolled steps are large, from diverging.
+    # gradients through 64 steps are large, from diverging. beta_1 = 0.5 (the
+    # paper gives no betas; a public PyTorch DRAW uses 0.5): the held-out bound
+    # fell faster than with 0.9 (BENCHMARKS.md).
     c.clipnorm = 10.0
+    c.adam_beta1 = 0.5
+    # Steps over which L_z's weight rises from 0 to 1 (0: the plain bound
+    # from the first step, as the paper).
+    c.kl_warmup_steps = 0
     c.steps = 100_000
-    # No XLA: on this 2-core CPU the paper model's step took 0.63 s without it
-    # and 3.4 s with it (and 5.6 minutes to compile its 64 unrolled steps);
-    # BENCHMARKS.md has the figures.
+    # No XLA: on this 2-core CPU the paper model's step took 0.8 s without it
+    # and 1.6 s with it (BENCHMARKS.md has the figures).
     c.jit = False
     c.eval_every = 2000
     c.checkpoint_every = 2000

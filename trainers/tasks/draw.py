@@ -41,8 +41,9 @@ class DrawTask(base.Task):
         common.check_choice(c, "attention", draw.ATTENTIONS)
         common.check_choice(c, "canvas", ("additive", "over"))
         for name in ("num_steps", "rnn_units", "latent_units", "read_size", "write_size",
-                     "iwae_samples"):
+                     "iwae_samples", "unroll"):
             common.check_int(c, name, 1)
+        common.check_int(c, "kl_warmup_steps", 0)
         if c.canvas == "over":
             unknown = set(c.templates) - set(template_bank.TEMPLATE_NAMES)
             if unknown:
@@ -68,15 +69,32 @@ class DrawTask(base.Task):
             writer="template" if c.canvas == "over" else "additive",
             templates=tuple(c.templates),
             template_size=c.template_size,
+            unroll=c.unroll,
             initial_scale=c.initial_scale,
             seed=c.seed,
         )
+
+    def build_optimizer(self):
+        self.optimizer = super().build_optimizer()
+        return self.optimizer
+
+    def kl_weight(self):
+        """The weight of L_z in the training loss: 1, or rising linearly from 0
+        to 1 over the first `kl_warmup_steps` steps (a departure: KL warm-up,
+        Sonderby et al. 2016). Evaluation always scores the full bound."""
+        warmup = self.config.kl_warmup_steps
+        if not warmup:
+            return 1.0
+        step = tf.cast(self.optimizer.iterations, tf.float32)
+        return tf.minimum(1.0, step / float(warmup))
 
     def loss(self, model, batch, training=True):
         images = batch["image"]
         outputs = model(images, training=training)
         nll = -losses.bernoulli_log_likelihood(outputs["logits"], images)  # (B,) L_x
-        return nll + outputs["kl"], {"L_x": nll, "L_z": outputs["kl"]}
+        kl = outputs["kl"]  # (B,) L_z
+        weight = self.kl_weight() if training else 1.0
+        return nll + tf.cast(weight, kl.dtype) * kl, {"L_x": nll, "L_z": kl}
 
     def eval_function(self, model, jit):
         samples = self.config.iwae_samples
@@ -99,7 +117,7 @@ class DrawTask(base.Task):
             arrays = [tf.TensorArray(images.dtype, size=samples) for _ in range(2)]
             _, log_weights, neg_elbo = tf.while_loop(
                 lambda k, *_: k < samples, one_sample, [tf.constant(0), *arrays])
-            keep = ("canvases", "canvas", "write_boxes", "read_boxes", "masks")
+            keep = ("canvases", "canvas", "write_boxes", "read_boxes", "masks", "colors")
             result = {k: v for k, v in outputs.items() if k in keep}
             # The same samples from the prior in every batch: the pictures show the first.
             generated = model.generate(tf.shape(images)[0], seed=tf.constant([3, 5]))
@@ -118,6 +136,11 @@ class DrawTask(base.Task):
         if examples.shapes is not None and "masks" in outputs:
             own, _ = metrics.own_move_assignment(outputs["masks"], examples.shapes)
             result["own_move_rate"] = float(np.mean(own))
+            if examples.images.shape[-1] == 1:
+                # Thesis 4.1's local minimum: one move over every shape.
+                covering = metrics.covering_move(outputs["masks"], outputs["colors"],
+                                                 examples.shapes)
+                result["covering_move_rate"] = float(np.mean(covering))
         return result
 
     def pictures(self, outputs, examples):

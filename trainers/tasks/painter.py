@@ -111,6 +111,10 @@ class PainterTask(base.Task):
             return result
         own, _ = metrics.own_move_assignment(outputs["masks"], shapes)
         result["own_move_rate"] = float(np.mean(own))
+        if c.canvas == "over" and outputs["what"].shape[-1] == 1 and shapes.max_shapes >= 2:
+            # Thesis 4.1's local minimum (T-DRAW's): one move over every shape.
+            covering = metrics.covering_move(outputs["masks"], outputs["what"], shapes)
+            result["covering_move_rate"] = float(np.mean(covering))
         if len(c.templates) > 1:
             correct = metrics.template_choice_accuracy(
                 outputs["where"], outputs["which"], shapes, tuple(c.templates))
