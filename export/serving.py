@@ -332,6 +332,18 @@ class StawmSignatures(Signatures):
         }
 
 
+def _every_step_traced(model):
+    """The same DRAW with `unroll = num_steps` and the same weights: its steps
+    are traced one after another, with no `tf.while_loop` and no TensorList,
+    which TFLite lowers only with a static batch size."""
+    if model.unroll >= model.num_steps:
+        return model
+    traced = model.__class__.from_config({**model.get_config(), "unroll": model.num_steps})
+    traced(tf.zeros((1, *model.image_shape), model.compute_dtype))  # Creates the weights.
+    traced.set_weights(model.get_weights())
+    return traced
+
+
 class DrawSignatures(Signatures):
     """`reconstruct` and `generate` of DRAW and T-DRAW.
 
@@ -346,7 +358,7 @@ class DrawSignatures(Signatures):
     MAX_GENERATE = 4096
 
     def __init__(self, model, jit=False):
-        super().__init__(model, jit)
+        super().__init__(_every_step_traced(model), jit)
         self.reconstruct = self._image_signature(self._reconstruct_fn, RECONSTRUCT_OUTPUTS)
         self._generate = tf.function(self._generate_fn, jit_compile=self.jit)
         self.generate = tf.function(

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.trainers import training
+from tfpaint import metrics
 from tfpaint import runs
 from tfpaint.data import registry
 from tfpaint.models import painter as painter_models
@@ -82,7 +83,8 @@ class TrainTest(tf.test.TestCase):
         self.assertEqual(os.path.basename(prefix), "ckpt-30")
         x = registry.load("2_rectangles", "test", num_examples=4).images
         self.assertAllClose(model(x)["canvas"], state.model(x)["canvas"])
-        self.assertEqual(set(result), {"mse_per_pixel", "own_move_rate", "train_seconds"})
+        self.assertEqual(set(result), {"mse_per_pixel", "own_move_rate", "covering_move_rate",
+                                       "train_seconds"})
 
     def test_slow_loss_falls_on_a_fixed_batch(self):
         task = resolved_task(tiny_config(num_train=400, seed=3))
@@ -199,7 +201,10 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
         examples = test_set.examples()
         outputs = state.predict(examples.images)
         result = task.evaluate(outputs, examples)
-        self.assertEqual(set(result), keys)
+        # The "over" canvas also scores thesis 4.1's one move over every shape.
+        self.assertEqual(set(result), keys | {"covering_move_rate"})
+        self.assertAllClose(result["covering_move_rate"], np.mean(metrics.covering_move(
+            outputs["masks"], outputs["what"], examples.shapes)))
         self.assertAllClose(result["mse_per_pixel"],
                             np.mean((outputs["canvas"] - examples.images) ** 2))
         self.assertEqual(outputs["canvases"].shape, (50, 2, 28, 28, 1))

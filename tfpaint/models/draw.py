@@ -331,9 +331,21 @@ class DRAW(keras.Model):
         """Runs `body` for t = 0..T-1, collecting each step's values in
         TensorArrays: a `tf.while_loop` whose iteration runs `unroll` steps
         (traced once, whatever T), and the last `T % unroll` steps after it."""
-        steps = {k: tf.TensorArray(self.compute_dtype, size=self.num_steps)
-                 for k in keys}
+        height, width, channels = self.image_shape
+        shapes = {"canvases": (height, width, channels), "masks": (height, width, 1),
+                  "colors": (channels,), "z": (self.latent_units,), "mu": (self.latent_units,),
+                  "sigma": (self.latent_units,), "kl": (), "read_boxes": (4,),
+                  "write_boxes": (4,)}
         unroll = min(self.unroll, self.num_steps)
+        loops = self.num_steps // unroll
+        if loops > 1:
+            steps = {k: tf.TensorArray(self.compute_dtype, size=self.num_steps,
+                                       element_shape=tf.TensorShape([None, *shapes[k]]))
+                     for k in keys}
+        else:
+            # No loop: plain lists, stacked at the end (TFLite lowers a
+            # TensorList only with a static batch size).
+            steps = {k: _StepList() for k in keys}
 
         def chunk(*carry):
             for _ in range(unroll):
@@ -341,7 +353,6 @@ class DRAW(keras.Model):
             return carry
 
         carry = (tf.constant(0), canvas, enc_state, dec_state, steps)
-        loops = self.num_steps // unroll
         if loops > 1:
             carry = tf.while_loop(lambda t, *_: t < loops * unroll, chunk, carry,
                                   maximum_iterations=loops)
@@ -383,6 +394,22 @@ class DRAW(keras.Model):
         canvases = _batch_major(steps["canvases"])
         return {"canvases": canvases, "canvas": canvases[:, -1], "logits": self._logits(canvas),
                 "write_boxes": _batch_major(steps["write_boxes"])}
+
+
+class _StepList:
+    """Each step's values in a Python list, with the `write` and `stack` of a
+    `tf.TensorArray`: what `DRAW._loop` collects in when every step is traced."""
+
+    def __init__(self):
+        self.values = []
+
+    def write(self, index, value):
+        del index  # Steps are written in order.
+        self.values.append(value)
+        return self
+
+    def stack(self):
+        return tf.stack(self.values)
 
 
 def _batch_major(stacked):
