@@ -312,7 +312,7 @@ class DRAW(keras.Model):
             code = self.latent(h_enc, training=sample, noise_seed=step_seed)
             h_dec, dec_state = self.decoder(code["z"], dec_state, training=training)
             canvas, write_box, mask, color = self._write(canvas, h_dec, training)
-            values = {"canvases": self.canvas_layer.visible(canvas), "z": code["z"],
+            values = {"canvases": canvas, "z": code["z"],
                       "mu": code["mu"], "sigma": code["sigma"], "kl": code["latent_cost"],
                       "read_boxes": read_box, "write_boxes": write_box, "masks": mask,
                       "colors": color}
@@ -322,6 +322,8 @@ class DRAW(keras.Model):
         canvas, steps = self._loop(body, canvas, enc_state, dec_state, keys)
         # TensorArrays stack time first: (T, B, ...) -> (B, T, ...).
         outputs = {k: _batch_major(v) for k, v in steps.items()}
+        # The canvas states were collected; their pictures in one op, not T.
+        outputs["canvases"] = self.canvas_layer.visible(outputs["canvases"])
         outputs["kl"] = tf.reduce_sum(outputs["kl"], axis=1)  # (B,) eq 11
         outputs["canvas"] = outputs["canvases"][:, -1]
         outputs["logits"] = self._logits(canvas)
@@ -386,12 +388,12 @@ class DRAW(keras.Model):
                                            dtype=self.compute_dtype)  # (B, Z)
             h_dec, dec_state = self.decoder(z, dec_state, training=training)
             canvas, box, _, _ = self._write(canvas, h_dec, training)
-            steps = {"canvases": steps["canvases"].write(t, self.canvas_layer.visible(canvas)),
+            steps = {"canvases": steps["canvases"].write(t, canvas),
                      "write_boxes": steps["write_boxes"].write(t, box)}
             return t + 1, canvas, enc_state, dec_state, steps
 
         canvas, steps = self._loop(body, canvas, enc_state, dec_state, keys)
-        canvases = _batch_major(steps["canvases"])
+        canvases = self.canvas_layer.visible(_batch_major(steps["canvases"]))
         return {"canvases": canvases, "canvas": canvases[:, -1], "logits": self._logits(canvas),
                 "write_boxes": _batch_major(steps["write_boxes"])}
 
