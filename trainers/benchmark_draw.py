@@ -42,6 +42,7 @@ import time
 from absl import app
 from absl import flags
 import numpy as np
+import tensorflow as tf
 
 from tfpaint import runs
 from trainers import tasks
@@ -95,7 +96,9 @@ def measure_speed():
     print(f"CPU cores: {os.cpu_count()}; config {config.name}: T={config.num_steps}, "
           f"read {config.read_size}x{config.read_size}, write {config.write_size}x"
           f"{config.write_size}, LSTM {config.rnn_units}, z {config.latent_units}, "
-          f"batch {config.batch_size}, {config.attention} attention")
+          f"batch {config.batch_size}, {config.attention} attention; TensorFlow threads per "
+          f"op {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, ops at "
+          f"once {tf.config.threading.get_inter_op_parallelism_threads() or 'default'}")
     rows = {}
     for unroll in (int(u) for u in FLAGS.unroll):
         table = train_lib.throughput_table(
@@ -218,6 +221,9 @@ def measure_rectangles():
 
 def main(argv):
     del argv
+    # The DRAW config's thread pools, for the whole process (TensorFlow sets
+    # them once, before its first op).
+    train_lib.set_threads(make_config())
     figures = {}
     if FLAGS.speed:
         figures["speed"] = measure_speed()

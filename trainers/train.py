@@ -147,7 +147,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     config = FLAGS.config
-    # A multi-worker strategy must exist before any other TensorFlow op.
+    # Thread pools, then a multi-worker strategy, before any other TensorFlow op.
+    try:
+        train_lib.set_threads(config)
+    except ValueError as error:
+        sys.exit(f"Error in config {config.name!r}: {error}")
     strategy = train_lib.make_strategy(FLAGS.strategy, FLAGS.worker_timeout)
     try:
         task = tasks.get_task(config)

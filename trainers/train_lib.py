@@ -93,6 +93,40 @@ def _python_random_seed(seed):
         random.setstate(state)
 
 
+def set_threads(config):
+    """Sizes TensorFlow's thread pools as `config` asks.
+
+    `intra_op_threads` is the threads one op may use, `inter_op_threads` the
+    ops that may run at once; 0 leaves TensorFlow's default. TensorFlow takes
+    them only before its first op: call this first (the trainer's main does).
+    Afterwards a request that differs from the pools in use is reported and
+    left unapplied.
+
+    Returns:
+        Whether the pools are as the config asks.
+    """
+    threading = tf.config.threading
+    wanted = {"intra_op_threads": (threading.get_intra_op_parallelism_threads,
+                                   threading.set_intra_op_parallelism_threads),
+              "inter_op_threads": (threading.get_inter_op_parallelism_threads,
+                                   threading.set_inter_op_parallelism_threads)}
+    applied = True
+    for name, (get, put) in wanted.items():
+        value = int(config.get(name, 0) or 0)
+        if value < 0:
+            raise ValueError(f"`{name}` must be >= 0. Received: {value}")
+        if value == get():
+            continue
+        try:
+            put(value)
+        except RuntimeError:
+            applied = False
+            print(f"Note: {name}={value} not applied: TensorFlow has already started "
+                  f"(its pools are set before the first op). Speeds may differ from a "
+                  f"fresh process.")
+    return applied
+
+
 def resolve_config(task):
     """Fills the derived fields and checks every field; returns the config."""
     config = common.derive(task.config)
@@ -270,6 +304,7 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
     """
     # 1. Check everything; nothing of the run is written before this is done.
     config = resolve_config(task)
+    set_threads(config)
     workdir = runs.resolve(workdir)
     strategy = strategy or tf.distribute.MirroredStrategy()
     chief = is_chief(strategy)
@@ -438,6 +473,7 @@ def build(task, jit=None, strategy=None):
     """(`TrainState`, training iterator, held-out `Dataset`) of a task, without
     a run directory: benchmarks measure exactly what `train` runs."""
     resolve_config(task)
+    set_threads(task.config)
     train_set, test_set = task.load_data()
     state = TrainState(task, train_set.image_shape, strategy, jit=jit)
     iterator = state.distribute(task.train_pipeline(train_set))

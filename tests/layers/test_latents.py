@@ -88,6 +88,24 @@ class GaussianLatentTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllEqual(a, b)
         self.assertGreater(np.abs(a - c).max(), 0.0)
 
+    @parameterized.named_parameters(("training", True), ("inference", False))
+    def test_given_noise_is_scaled_by_sigma_and_shifted_by_mu(self, training):
+        layer = latents.GaussianLatent(6, seed=2)
+        noise = np.random.default_rng(3).normal(size=(self.h.shape[0], 6)).astype(np.float32)
+        out = layer(self.h, training=training, noise=noise)
+        self.assertAllClose(out["z"], out["mu"] + out["sigma"] * noise, atol=1e-6)
+        with tf.GradientTape() as tape:
+            z = layer(self.h, noise=noise)["z"]
+        grads = tape.gradient(z, layer.trainable_weights)
+        testing.assert_gradients_reach_weights(self, layer.trainable_weights, grads)
+
+    def test_noise_with_a_seed_or_on_a_deterministic_latent_raises(self):
+        noise = np.zeros((self.h.shape[0], 6), np.float32)
+        with self.assertRaisesRegex(ValueError, "`noise` or `noise_seed`, not both"):
+            latents.GaussianLatent(6)(self.h, noise=noise, noise_seed=tf.constant([1, 2]))
+        with self.assertRaisesRegex(ValueError, "deterministic latent"):
+            latents.GaussianLatent(6, stochastic=False, latent_cost="mu")(self.h, noise=noise)
+
     def test_sigma_is_exp_of_a_dense_layer(self):
         layer = latents.GaussianLatent(6, seed=2)
         out = layer(self.h)

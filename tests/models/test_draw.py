@@ -97,6 +97,18 @@ class DrawTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(model.generate(2, seed)["canvases"],
                             reference.generate(2, seed)["canvases"], atol=1e-6)
 
+    @parameterized.named_parameters(*VARIANTS)
+    def test_without_intermediates_the_bound_is_the_same(self, kwargs):
+        # A training step's call collects only the loss' terms, with the same values.
+        model = make(**kwargs)
+        x = images()
+        seed = tf.constant([3, 4])
+        full = model(x, noise_seed=seed)
+        lean = model(x, noise_seed=seed, intermediates=False)
+        self.assertEqual(set(lean), {"logits", "kl", "canvas"})
+        for key in lean:
+            self.assertAllClose(lean[key], full[key], atol=1e-6, msg=key)
+
     def test_the_recurrence_equals_numpy(self):
         # Eqs 3-8 without attention (17-18), z_t = mu_t, Keras' LSTM gates (i, f, c, o).
         model = make(attention="none", num_steps=4)

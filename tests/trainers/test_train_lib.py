@@ -8,6 +8,8 @@ config changes, the time budget and the writers.
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import warnings
 
@@ -290,6 +292,44 @@ class BudgetTest(tf.test.TestCase):
         self.assertEqual(os.path.basename(prefixes[-1]), f"ckpt-{stopped}")
         with open(os.path.join(workdir, "metrics.json")) as f:
             self.assertEqual(json.load(f)["step"], stopped)
+
+
+_THREADS_SCRIPT = """
+import tensorflow as tf
+from trainers import train_lib
+print("before", train_lib.set_threads({"intra_op_threads": 1, "inter_op_threads": 3}))
+print("pools", tf.config.threading.get_intra_op_parallelism_threads(),
+      tf.config.threading.get_inter_op_parallelism_threads())
+float(tf.reduce_sum(tf.ones([2])))
+print("same", train_lib.set_threads({"intra_op_threads": 1, "inter_op_threads": 3}))
+print("after", train_lib.set_threads({"intra_op_threads": 2, "inter_op_threads": 3}))
+"""
+
+
+class SetThreadsTest(tf.test.TestCase):
+
+    def test_pools_are_set_before_the_first_op_and_reported_after(self):
+        # A fresh process: this one's TensorFlow has started already.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        run = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT], capture_output=True,
+                             text=True, env=env, timeout=300, check=False)
+        self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+        lines = run.stdout.splitlines()
+        self.assertIn("before True", lines)
+        self.assertIn("pools 1 3", lines)
+        self.assertIn("same True", lines)
+        self.assertIn("after False", lines)
+        self.assertIn("intra_op_threads=2 not applied", run.stdout)
+
+    def test_negative_threads_are_an_error(self):
+        with self.assertRaisesRegex(ValueError, "`inter_op_threads` must be >= 0"):
+            train_lib.set_threads({"inter_op_threads": -1})
+        config = common.base()
+        config.steps = 10
+        config = common.derive(config)
+        config.intra_op_threads = -2
+        with self.assertRaisesRegex(ValueError, "`intra_op_threads` must be an integer >= 0"):
+            common.validate(config)
 
 
 if __name__ == "__main__":

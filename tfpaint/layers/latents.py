@@ -43,6 +43,9 @@ class GaussianLatent(keras.layers.Layer):
         noise_seed: optional `(2,)` int seed: sample with this stateless
             seed instead, whatever `training` (an evaluation's fixed noise,
             which leaves the training stream untouched).
+        noise: optional `(batch, units)` standard normal draws, drawn by the
+            caller: `z = mu + sigma * noise`, whatever `training` (a
+            recurrent model draws every step's noise in one op).
 
     Returns:
         Dict with `z`, `mu`, `sigma` `(batch, units)` and `latent_cost`
@@ -103,7 +106,11 @@ class GaussianLatent(keras.layers.Layer):
         if self.log_sigma_dense is not None:
             self.log_sigma_dense.build(h_shape)
 
-    def call(self, h, training=False, noise_seed=None):
+    def call(self, h, training=False, noise_seed=None, noise=None):
+        if noise is not None and noise_seed is not None:
+            raise ValueError("Pass `noise` or `noise_seed`, not both.")
+        if noise is not None and not self.stochastic:
+            raise ValueError("`noise` was given to a deterministic latent (stochastic=False).")
         mu = self.mu_dense(h)  # (B, Z)
         if self.log_sigma_dense is None:
             fixed = 0.0 if self.sigma is None else self.sigma
@@ -111,7 +118,9 @@ class GaussianLatent(keras.layers.Layer):
         else:
             sigma = tf.exp(self.log_sigma_dense(h))  # (B, Z)
         q = tfd.Normal(loc=mu, scale=sigma)  # scale 0 only when deterministic
-        if self.stochastic and (training or noise_seed is not None):
+        if noise is not None:
+            z = mu + sigma * tf.cast(noise, mu.dtype)  # (B, Z), reparameterised
+        elif self.stochastic and (training or noise_seed is not None):
             if noise_seed is None:
                 noise_seed = self.seed_generator.next()
             z = q.sample(seed=tf.cast(noise_seed, tf.int32))  # (B, Z)

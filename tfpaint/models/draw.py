@@ -63,9 +63,18 @@ class DRAW(keras.Model):
         images: `(batch, height, width, channels)` in [0, 1].
         training: passed to the layers.
         sample: draw z_t from Q (default: `training`); otherwise z_t = mu_t.
-        noise_seed: optional `(2,)` int seed of the noise (stateless, step t
-            uses `noise_seed + (0, t)`): an evaluation's fixed noise, which
-            leaves the training noise stream as it was. Implies `sample`.
+        noise_seed: optional `(2,)` int seed of the noise (stateless: the
+            T steps' noise is one draw from this seed): an evaluation's fixed
+            noise, which leaves the training noise stream as it was. Implies
+            `sample`.
+        intermediates: whether to collect each step's canvas, latents and
+            windows (pictures, export, evaluation); False keeps only what the
+            loss needs (`logits`, `kl`, `canvas`): a training step collects
+            and computes less.
+
+    The T steps' latent noise is drawn in one op before the loop over t,
+    fresh for every step, with the Philox generator named (XLA's CPU lowering
+    of TensorFlow's "auto_select" ran some 25x slower than Philox here).
 
     Returns:
         Dict: `canvases` `(B, T, H, W, C)` the picture after each step;
@@ -74,7 +83,8 @@ class DRAW(keras.Model):
         N(0, I)) summed over steps and latent dimensions; `read_boxes` and
         `write_boxes` `(B, T, 4)`, each window's `(x0, y0, x1, y1)` in pixels;
         T-DRAW also `masks` `(B, T, H, W, 1)`, each step's placed template,
-        and `colors` `(B, T, C)`, its colour.
+        and `colors` `(B, T, C)`, its colour. With `intermediates=False`,
+        only `logits`, `kl` and `canvas`.
 
     Reference:
         Gregor et al., "DRAW: A Recurrent Neural Network For Image
@@ -233,23 +243,25 @@ class DRAW(keras.Model):
         return canvas, states[0], states[1]
 
     def _read(self, images, errors, h_dec):
-        """The read vector r_t and the read window's box."""
+        """The read vector r_t, and a function that gives the read window's box
+        (computed only where it is collected)."""
         batch = tf.shape(images)[0]
         if self.attention == "gaussian":
             glimpse, window = self.reader.read(images, errors, h_dec, flatten=True,
                                                return_attention=True)
-            return glimpse, self.reader.boxes(window)
+            return glimpse, lambda: self.reader.boxes(window)
         if self.attention == "stn":
             theta = self.read_pose(h_dec)  # (B, 6)
             both = tf.concat([images, errors], axis=-1)  # (B, H, W, 2C)
             glimpse = self.reader(both, theta)  # (B, N, N, 2C)
-            return tf.reshape(glimpse, [batch, -1]), st.affine_boxes(theta, self.image_shape[:2])
+            return (tf.reshape(glimpse, [batch, -1]),
+                    lambda: st.affine_boxes(theta, self.image_shape[:2]))
         flat = tf.reshape(tf.concat([images, errors], axis=-1), [batch, -1])  # (B, 2HWC)
-        return flat, _whole_image_box(batch, self.image_shape)
+        return flat, lambda: _whole_image_box(batch, self.image_shape)
 
     def _write(self, canvas, h_dec, training):
-        """The canvas after this step's write, the write window's box, and (T-DRAW)
-        the placed template mask and its colour."""
+        """The canvas after this step's write, a function that gives the write
+        window's box, and (T-DRAW) the placed template mask and its colour."""
         height, width, channels = self.image_shape
         batch = tf.shape(h_dec)[0]
         if self.writer == "template":
@@ -257,21 +269,22 @@ class DRAW(keras.Model):
             mask = self.template_writer.render(move["where"], move["which"])[:, 0]
             canvas = self.canvas_layer.step(canvas, mask, move["what"][:, 0])  # eq 3.4
             place = st.invert_affine(move["where"][:, 0])  # template -> canvas
-            return canvas, st.affine_boxes(place, (height, width)), mask, move["what"][:, 0]
+            return (canvas, lambda: st.affine_boxes(place, (height, width)), mask,
+                    move["what"][:, 0])
         patch = self.patch(h_dec)
         if self.attention == "gaussian":
             patch = tf.reshape(patch, [batch, self.write_size, self.write_size, channels])
             update, window = self.write_attention.write(patch, h_dec,
                                                         return_attention=True)  # (B, H, W, C)
-            box = self.write_attention.boxes(window)
+            box = lambda: self.write_attention.boxes(window)
         elif self.attention == "stn":
             theta = self.write_pose(h_dec)  # (B, 6), patch -> canvas
             patch = tf.reshape(patch, [batch, self.write_size, self.write_size, channels])
             update = self.placer(patch, theta)  # (B, H, W, C)
-            box = st.affine_boxes(theta, (height, width))
+            box = lambda: st.affine_boxes(theta, (height, width))
         else:
             update = tf.reshape(patch, [batch, height, width, channels])
-            box = _whole_image_box(batch, self.image_shape)
+            box = lambda: _whole_image_box(batch, self.image_shape)
         ones = tf.ones([batch, channels], update.dtype)
         canvas = self.canvas_layer.step(canvas, update, ones)  # c_t = c_{t-1} + write
         return canvas, box, None, None
@@ -285,7 +298,7 @@ class DRAW(keras.Model):
 
     # The model ---------------------------------------------------------------
 
-    def call(self, images, training=False, sample=None, noise_seed=None):
+    def call(self, images, training=False, sample=None, noise_seed=None, intermediates=True):
         images = tf.convert_to_tensor(images)
         if images.shape.rank != 4 or tuple(images.shape[1:]) != self.image_shape:
             raise ValueError(
@@ -300,7 +313,14 @@ class DRAW(keras.Model):
         canvas, enc_state, dec_state = self._start(batch, images.dtype)
         keys = ["canvases", "z", "mu", "sigma", "kl", "read_boxes", "write_boxes"]
         keys += ["masks", "colors"] if self.writer == "template" else []
-        seed = None if noise_seed is None else tf.cast(noise_seed, tf.int32)
+        keys = keys if intermediates else ["kl"]
+        noise = None
+        if noise_seed is not None or sample:
+            seed = (self.latent.seed_generator.next() if noise_seed is None
+                    else noise_seed)
+            noise = tf.random.stateless_normal(
+                [self.num_steps, batch, self.latent_units], tf.cast(seed, tf.int32),
+                dtype=images.dtype, alg="philox")  # (T, B, Z), eps_t of every step
 
         def body(t, canvas, enc_state, dec_state, steps):
             picture = self.canvas_layer.visible(canvas)  # sigma(c_{t-1}) or c_{t-1}
@@ -308,25 +328,29 @@ class DRAW(keras.Model):
             read, read_box = self._read(images, images - picture, h_dec)  # x_hat_t
             h_enc, enc_state = self.encoder(tf.concat([read, h_dec], axis=-1), enc_state,
                                             training=training)  # (B, U_enc)
-            step_seed = None if seed is None else seed + tf.stack([0, t])
-            code = self.latent(h_enc, training=sample, noise_seed=step_seed)
+            code = self.latent(h_enc, noise=None if noise is None else noise[t])
             h_dec, dec_state = self.decoder(code["z"], dec_state, training=training)
             canvas, write_box, mask, color = self._write(canvas, h_dec, training)
             values = {"canvases": canvas, "z": code["z"],
                       "mu": code["mu"], "sigma": code["sigma"], "kl": code["latent_cost"],
                       "read_boxes": read_box, "write_boxes": write_box, "masks": mask,
                       "colors": color}
-            steps = {k: steps[k].write(t, values[k]) for k in keys}
+            # Boxes are computed only where they are collected.
+            steps = {k: steps[k].write(t, values[k]() if callable(values[k]) else values[k])
+                     for k in keys}
             return t + 1, canvas, enc_state, dec_state, steps
 
         canvas, steps = self._loop(body, canvas, enc_state, dec_state, keys)
         # TensorArrays stack time first: (T, B, ...) -> (B, T, ...).
         outputs = {k: _batch_major(v) for k, v in steps.items()}
-        # The canvas states were collected; their pictures in one op, not T.
-        outputs["canvases"] = self.canvas_layer.visible(outputs["canvases"])
         outputs["kl"] = tf.reduce_sum(outputs["kl"], axis=1)  # (B,) eq 11
-        outputs["canvas"] = outputs["canvases"][:, -1]
         outputs["logits"] = self._logits(canvas)
+        if intermediates:
+            # The canvas states were collected; their pictures in one op, not T.
+            outputs["canvases"] = self.canvas_layer.visible(outputs["canvases"])
+            outputs["canvas"] = outputs["canvases"][:, -1]
+        else:
+            outputs["canvas"] = self.canvas_layer.visible(canvas)
         return outputs
 
     def _loop(self, body, canvas, enc_state, dec_state, keys):
@@ -389,7 +413,7 @@ class DRAW(keras.Model):
             h_dec, dec_state = self.decoder(z, dec_state, training=training)
             canvas, box, _, _ = self._write(canvas, h_dec, training)
             steps = {"canvases": steps["canvases"].write(t, canvas),
-                     "write_boxes": steps["write_boxes"].write(t, box)}
+                     "write_boxes": steps["write_boxes"].write(t, box())}
             return t + 1, canvas, enc_state, dec_state, steps
 
         canvas, steps = self._loop(body, canvas, enc_state, dec_state, keys)

@@ -19,10 +19,11 @@ from tfpaint.data import registry
 LR_SCHEDULES = ("constant", "cosine", "step_exponential")
 CANVASES = ("over", "additive", "bernoulli")
 RECONSTRUCTIONS = ("mse", "ce")
-# Fields that only steer how a run is watched, not what it computes: a resumed
-# run may change them without --allow_config_change.
+# Fields that only steer how a run is watched or scheduled, not what it
+# computes: a resumed run may change them without --allow_config_change.
 BOOKKEEPING = ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints",
-               "num_summary_images", "max_train_seconds")
+               "num_summary_images", "max_train_seconds", "intra_op_threads",
+               "inter_op_threads")
 
 
 def base():
@@ -60,6 +61,9 @@ def base():
     c.clipnorm = config_dict.placeholder(float)  # global-norm gradient clipping (None: none)
     c.seed = 0  # seed of data order, synthetic data, weights and noise
     c.jit = True  # compile the training step and evaluation with XLA
+    # TensorFlow's thread pools, set before its first op (train_lib.set_threads).
+    c.intra_op_threads = 0  # threads one op may use (0: TensorFlow's default, the cores)
+    c.inter_op_threads = 0  # ops that may run at once (0: TensorFlow's default)
     c.log_every = 50  # steps between training scalars
     c.eval_every = 1000  # steps between held-out evaluations and pictures
     c.checkpoint_every = 1000  # steps between checkpoints
@@ -149,6 +153,8 @@ def validate(config):
     if config.max_train_seconds is not None and not config.max_train_seconds > 0:
         raise ValueError("`max_train_seconds` must be > 0 (or inf, or None for no budget). "
                          f"Received: {config.max_train_seconds}")
+    for name in ("intra_op_threads", "inter_op_threads"):
+        check_int(config, name, 0)
     if not 0.0 <= config.adam_beta1 < 1.0:
         raise ValueError(f"`adam_beta1` must be in [0, 1). Received: {config.adam_beta1}")
     if not 0.0 <= config.lr_final_fraction <= 1.0:

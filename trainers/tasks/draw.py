@@ -90,7 +90,8 @@ class DrawTask(base.Task):
 
     def loss(self, model, batch, training=True):
         images = batch["image"]
-        outputs = model(images, training=training)
+        # Only the bound's terms: no pictures are collected in a training step.
+        outputs = model(images, training=training, intermediates=False)
         nll = -losses.bernoulli_log_likelihood(outputs["logits"], images)  # (B,) L_x
         kl = outputs["kl"]  # (B,) L_z
         weight = self.kl_weight() if training else 1.0
