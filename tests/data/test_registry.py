@@ -18,9 +18,9 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
     def test_names(self):
         self.assertEqual(
             tuple(registry.DATASETS),
-            shapes.SHAPE_DATASETS + ("mnist", "mnist_binarized", "faces", "mnist_full",
-                                     "mnist_full_binarized", "binarized_mnist", "omniglot",
-                                     "cifar10", "cifar10_gray", "celeb_a"))
+            shapes.SHAPE_DATASETS + ("multi_mnist", "mnist", "mnist_binarized", "faces",
+                                     "mnist_full", "mnist_full_binarized", "binarized_mnist",
+                                     "omniglot", "cifar10", "cifar10_gray", "celeb_a"))
         for name, spec in registry.DATASETS.items():
             self.assertEqual(spec.name, name)
             self.assertIn(spec.source, ("synthetic", "offline", "tfds"))

