@@ -1,5 +1,6 @@
 """Models of tfpaint."""
 
+from tfpaint.models.air import AIR
 from tfpaint.models.draw import DRAW
 from tfpaint.models.painter import ConvPainter
 from tfpaint.models.painter import RecurrentPainter
