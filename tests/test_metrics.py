@@ -484,5 +484,33 @@ class OcclusionOrderTest(tf.test.TestCase):
         self.assertFalse(right.any())
 
 
+class CountAndBoxTest(tf.test.TestCase):
+
+    def test_count_accuracy(self):
+        self.assertAllClose(metrics.count_accuracy([0.0, 1.0, 2.0, 2.0], [0, 1, 1, 2]), 0.75)
+        with self.assertRaisesRegex(ValueError, r"two \(N,\) count vectors"):
+            metrics.count_accuracy([1, 2], [1, 2, 3])
+
+    def test_box_iou_known_values(self):
+        # Two 4x4 boxes overlapping in a 2x4 strip: 8 / (16 + 16 - 8).
+        self.assertAllClose(metrics.box_iou([0, 0, 4, 4], [2, 0, 6, 4]), 8 / 24)
+        self.assertAllClose(metrics.box_iou([0, 0, 4, 4], [0, 0, 4, 4]), 1.0)
+        self.assertAllClose(metrics.box_iou([0, 0, 2, 2], [3, 3, 5, 5]), 0.0)
+
+    def test_matched_boxes_pair_one_to_one_across_conventions(self):
+        # Inferred (x0, y0, x1, y1), in the wrong order; true (y0, x0, y1, x1).
+        pred = np.array([[[10, 0, 14, 4], [0, 0, 4, 4], [30, 30, 32, 32]]], np.float32)
+        pred_valid = np.array([[True, True, False]])
+        true = np.array([[[0, 0, 4, 4], [0, 10, 4, 16]]], np.float32)
+        true_valid = np.array([[True, True]])
+        iou, pairs = metrics.matched_box_iou(pred, pred_valid, true, true_valid)
+        self.assertEqual(pairs, 2)
+        # (0,0,4,4) exactly; (10,0,14,4) against (10,0,16,4): 16 / 24.
+        self.assertAllClose(iou, (1.0 + 16 / 24) / 2)
+        nothing, none = metrics.matched_box_iou(pred, np.zeros((1, 3), bool), true, true_valid)
+        self.assertEqual(none, 0)
+        self.assertTrue(np.isnan(nothing))
+
+
 if __name__ == "__main__":
     tf.test.main()

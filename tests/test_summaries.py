@@ -82,6 +82,18 @@ class ProgressGridTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllEqual(grid[1:4, 1 + 2 * 4:1 + 2 * 4 + 3], np.zeros((3, 3, 3)))
 
 
+class DrawBoxTest(tf.test.TestCase):
+
+    def test_a_box_is_outlined_and_a_nan_box_draws_nothing(self):
+        picture = np.zeros((8, 8, 3), np.float32)
+        summaries.draw_box(picture, (np.nan, 1.0, 4.0, 5.0), (1.0, 0.0, 0.0))
+        self.assertEqual(picture.max(), 0.0)
+        summaries.draw_box(picture, (1.0, 2.0, 4.0, 6.0), (1.0, 0.0, 0.0))
+        outline = np.zeros((8, 8), bool)
+        outline[2, 1:4] = outline[5, 1:4] = outline[2:6, 1] = outline[2:6, 3] = True
+        self.assertAllEqual(picture[..., 0] > 0, outline)
+
+
 class MaskOutlinesTest(tf.test.TestCase, parameterized.TestCase):
 
     @parameterized.named_parameters(("3x3", 3), ("4x4", 4), ("6x6", 6))

@@ -206,3 +206,66 @@ def occlusion_order(canvas, move_masks, shape_data, min_iou=0.5):
     top, bottom = colors[:, 1], colors[:, 0]
     closer_to_top = np.abs(mean_overlap - top) < np.abs(mean_overlap - bottom)
     return own & closer_to_top & occluded, occluded
+
+
+def count_accuracy(predicted, true):
+    """The share of scenes whose inferred number of objects is right.
+
+    Args:
+        predicted: `(N,)` inferred counts (AIR: the present steps).
+        true: `(N,)` true counts.
+
+    Returns:
+        A float in [0, 1].
+    """
+    predicted = np.rint(np.asarray(predicted)).astype(int)
+    true = np.asarray(true).astype(int)
+    if predicted.shape != true.shape or predicted.ndim != 1:
+        raise ValueError(f"Expected two (N,) count vectors. Received: {predicted.shape} and "
+                         f"{true.shape}")
+    return float(np.mean(predicted == true))
+
+
+def box_iou(a, b):
+    """IoU of boxes `(x0, y0, x1, y1)` (end exclusive), broadcasting over leading axes."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    width = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    height = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = width * height
+    area = lambda box: (np.clip(box[..., 2] - box[..., 0], 0, None)
+                        * np.clip(box[..., 3] - box[..., 1], 0, None))
+    union = area(a) + area(b) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def matched_box_iou(pred_boxes, pred_valid, true_boxes, true_valid):
+    """Mean IoU of the inferred and true boxes, matched one to one per scene.
+
+    In each scene the present inferred boxes and the true boxes are paired to
+    maximise the summed IoU (the Hungarian method); unpaired boxes do not
+    count. Scenes without a pair do not count.
+
+    Args:
+        pred_boxes: `(N, K, 4)` inferred `(x0, y0, x1, y1)` (AIR's `boxes`).
+        pred_valid: `(N, K)` whether each inferred box is present.
+        true_boxes: `(N, M, 4)` true `(y0, x0, y1, x1)` (`SceneData.boxes`,
+            `ShapeData.boxes`).
+        true_valid: `(N, M)`.
+
+    Returns:
+        `(mean IoU over matched pairs, number of pairs)`; NaN with no pair.
+    """
+    from scipy import optimize  # pylint: disable=import-outside-toplevel
+
+    pred_boxes, true_boxes = np.asarray(pred_boxes), np.asarray(true_boxes)
+    true_xy = true_boxes[..., [1, 0, 3, 2]]  # (N, M, 4) as (x0, y0, x1, y1)
+    ious = []
+    for n in range(len(pred_boxes)):
+        pred = pred_boxes[n][np.asarray(pred_valid[n], bool)]
+        true = true_xy[n][np.asarray(true_valid[n], bool)]
+        if len(pred) == 0 or len(true) == 0:
+            continue
+        table = box_iou(pred[:, None], true[None])  # (P, T)
+        rows, cols = optimize.linear_sum_assignment(-table)
+        ious.extend(table[rows, cols].tolist())
+    return (float(np.mean(ious)) if ious else float("nan")), len(ious)

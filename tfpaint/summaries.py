@@ -239,9 +239,12 @@ def draw_box(picture, box, colour):
 
     Args:
         picture: `(H, W, 3)` float array.
-        box: `(x0, y0, x1, y1)` in pixels, end exclusive (clipped to the picture).
+        box: `(x0, y0, x1, y1)` in pixels, end exclusive (clipped to the
+            picture); a box with a NaN draws nothing (a step with no object).
         colour: `(3,)` RGB in [0, 1].
     """
+    if not np.all(np.isfinite(box)):
+        return
     height, width = picture.shape[:2]
     x0, y0, x1, y1 = box
     x0, x1 = int(np.clip(round(x0), 0, width - 1)), int(np.clip(round(x1) - 1, 0, width - 1))

@@ -69,6 +69,9 @@ class ConfigsTest(tf.test.TestCase, parameterized.TestCase):
         elif family == "draw":
             self.assertEqual(outputs["canvases"].shape, (1, config.num_steps, *shape))
             self.assertEqual(outputs["z"].shape, (1, config.num_steps, config.latent_units))
+        elif family == "air":
+            self.assertEqual(outputs["canvases"].shape, (1, config.max_steps, *shape))
+            self.assertEqual(outputs["z_what"].shape, (1, config.max_steps, config.latent_units))
         else:
             self.assertEqual(outputs["thetas"].shape, (1, config.num_glimpses, 6))
             self.assertEqual("logits" in outputs, config.objective != "draw")
@@ -117,7 +120,9 @@ class SchemaTest(tf.test.TestCase):
 
     def test_shared_field_names_are_declared_once_in_common(self):
         fields = {family: set(module.base()) for family, module in FAMILIES.items()}
-        declared = set(common.base()) | set(common.add_template_writer(common.base()))
+        declared = (set(common.base()) | set(common.add_template_writer(common.base()))
+                    | set(common.add_importance_weighted_bound(common.base()))
+                    | set(common.add_glimpse(common.base())))
         for a, b in itertools.combinations(sorted(fields), 2):
             self.assertEqual(fields[a] & fields[b] - declared, set(),
                              f"fields of both {a} and {b} must be declared in configs/common.py")

@@ -73,6 +73,20 @@ def base():
     return c
 
 
+def add_glimpse(c):
+    """Adds the glimpse's side, for the families that read glimpses with the
+    spatial transformer (STAWM, AIR). Returns `c`."""
+    c.glimpse_size = 8  # side of an attention glimpse, in pixels
+    return c
+
+
+def add_importance_weighted_bound(c):
+    """Adds the held-out importance-weighted bound's field, for the families
+    with a variational bound (DRAW, AIR). Returns `c`."""
+    c.iwae_samples = 10  # K samples of every latent for the held-out bound (benchmarks: 100)
+    return c
+
+
 def add_template_writer(c):
     """Adds the template writer's fields (thesis chapter 3), for the families
     that paint with it (the Painter, T-DRAW). Returns `c`."""

@@ -15,7 +15,7 @@ DEFAULT = "mnist_cpu"
 
 def base():
     """DRAW's fields; defaults are the paper's MNIST model (section 4.1)."""
-    c = common.add_template_writer(common.base())
+    c = common.add_importance_weighted_bound(common.add_template_writer(common.base()))
     c.task = "draw"
     # Binarized MNIST: the offline digits, training ones binarized afresh for
     # every batch, held-out ones once with a fixed seed.
@@ -31,9 +31,6 @@ def base():
     # Steps traced per iteration of the model's tf.while_loop (num_steps: no
     # loop, every step traced).
     c.unroll = 1
-    # Held-out evaluation: K samples of the whole latent sequence for the
-    # importance-weighted bound (the benchmark uses 100).
-    c.iwae_samples = 10
     # Training: Adam 1e-3 (the paper's optimiser), batch 100; clipping the
     # gradient's global norm at 10 (a departure) keeps the first steps, whose
     # gradients through 64 steps are large, from diverging. beta_1 = 0.5 (the

@@ -4,11 +4,12 @@
 adds its module here (see README, "Adding a model").
 """
 
+from trainers.tasks.air import AirTask
 from trainers.tasks.draw import DrawTask
 from trainers.tasks.painter import PainterTask
 from trainers.tasks.stawm import StawmTask
 
-TASKS = {cls.name: cls for cls in (PainterTask, StawmTask, DrawTask)}
+TASKS = {cls.name: cls for cls in (PainterTask, StawmTask, DrawTask, AirTask)}
 
 
 def get_task(config):

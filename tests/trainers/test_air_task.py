@@ -1,0 +1,98 @@
+"""Tests for trainers/tasks/air.py: AIR on the one training loop, on Multi-MNIST.
+
+The training test runs the `tiny` config (24x24 scenes, N = 3, LSTM 16) for a
+few steps, without XLA.
+"""
+
+import math
+import os
+import tempfile
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from tests.trainers import training
+from trainers import tasks
+from trainers import train_lib
+from trainers.configs import air as configs
+
+
+def tiny_config(**overrides):
+    config = configs.get_config("tiny")
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+class AirTaskTest(tf.test.TestCase, parameterized.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.task = tasks.get_task(tiny_config(iwae_samples=1))
+        train_lib.resolve_config(self.task)
+        self.train_set, self.test_set = self.task.load_data()
+        self.model = self.task.build_model(self.test_set.image_shape)
+        self.images = self.test_set.images[:8]
+
+    def test_data_are_multi_mnist_scenes_with_ground_truth(self):
+        self.assertEqual(self.test_set.image_shape, (24, 24, 1))
+        self.assertEqual(self.test_set.scenes.max_objects, 2)
+        self.assertLessEqual(self.test_set.scenes.counts.max(), 2)
+
+    def test_one_sample_bound_is_that_samples_elbo(self):
+        scores = self.task.eval_function(self.model, jit=False)(self.images)
+        out = self.model(self.images, noise_seed=tf.constant([11, 0]))
+        self.assertAllClose(scores["iwae"], -out["elbo"], rtol=1e-5)
+        self.assertAllClose(scores["neg_elbo"], -out["elbo"], rtol=1e-5)
+
+    def test_bound_tightens_with_more_samples(self):
+        task = tasks.get_task(tiny_config(iwae_samples=8))
+        train_lib.resolve_config(task)
+        scores = task.eval_function(self.model, jit=False)(self.images)
+        # log mean exp >= mean: the K-sample bound is at most the ELBO's average.
+        self.assertTrue(np.all(scores["iwae"].numpy() <= scores["neg_elbo"].numpy() + 1e-3))
+
+    def test_metrics_count_every_count(self):
+        outputs = {k: v.numpy() for k, v in
+                   self.task.eval_function(self.model, jit=False)(self.images).items()}
+        examples = self.test_set.examples(limit=8)
+        result = self.task.evaluate(outputs, examples)
+        expected = np.mean(np.rint(outputs["count"]) == examples.scenes.counts)
+        self.assertAllClose(result["count_accuracy"], expected)
+        self.assertIn("neg_elbo_nats", result)
+
+    def test_presence_prob_is_annealed(self):
+        task = tasks.get_task(tiny_config(presence_prob=0.5, presence_prob_final=0.1,
+                                          presence_prob_anneal_steps=4))
+        task.build_optimizer()
+        values = []
+        for step in (0, 2, 9):
+            task.optimizer.iterations.assign(step)
+            values.append(float(task.presence_prob()))
+        self.assertAllClose(values, [0.5, 0.3, 0.1])
+
+    @parameterized.named_parameters(
+        ("dataset", dict(dataset="mnist", image_size=None), "AIR trains on multi_mnist"),
+        ("steps", dict(max_steps=1), r"`max_steps` \(1\) must be at least `max_objects`"),
+        ("prior", dict(presence_prob=0.0), r"`presence_prob` must be in \(0, 1\)"),
+    )
+    def test_bad_config(self, overrides, message):
+        task = tasks.get_task(tiny_config(**overrides))
+        with self.assertRaisesRegex(ValueError, message):
+            train_lib.resolve_config(task)
+
+    def test_slow_trains_and_writes_counts_and_pictures(self):
+        workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+        result, state, _ = training.train_quietly(tiny_config(), workdir)
+        self.assertEqual(int(state.step.numpy()), 4)
+        self.assertContainsSubset({"count_accuracy", "neg_elbo_nats", "iwae_2_nats"},
+                                  set(result))
+        self.assertTrue(math.isfinite(result["neg_elbo_nats"]))
+        counts = training.scalars(os.path.join(workdir, "train"), "count")
+        self.assertEqual(len(counts), 4)
+        training.summary_image(os.path.join(workdir, "eval"), "air/steps")
+
+
+if __name__ == "__main__":
+    tf.test.main()

@@ -1,0 +1,98 @@
+"""Named configurations of AIR (Eslami et al. 2016) on Multi-MNIST.
+
+Each config's docstring gives the command that runs it:
+
+    bazel run //trainers:air -- --config=<name> --workdir=/abs/path
+
+Override single fields with `--config.<field>=<value>` (or `--<field>=<value>`);
+the shared fields and their meaning are in `trainers/configs/common.py`.
+"""
+
+import math
+
+from trainers.configs import common
+
+DEFAULT = "multi_mnist_cpu"
+
+
+def base():
+    """AIR's fields; defaults follow the paper's Multi-MNIST model where it gives them."""
+    c = common.add_importance_weighted_bound(common.add_glimpse(common.base()))
+    c.task = "air"
+    c.dataset = "multi_mnist"  # 50x50 scenes of 0, 1 or 2 offline digits
+    c.max_objects = 2  # the most digits a scene holds (the data; counts 0..max_objects)
+    c.num_train = 60_000  # 20,000 scenes of each count, as the DM-VAE paper's Multi-MNIST
+    c.num_test = 1_000
+    c.max_steps = 3  # N: AIR's steps (one more than the most digits)
+    c.glimpse_size = 20  # G
+    c.rnn_units = 256  # the inference LSTM
+    c.mlp_units = 200  # the z_what encoder's, decoder's and baseline's hidden layer
+    c.latent_units = 50  # z_what
+    # The count prior: each counted step is present with this probability
+    # (pyro's tutorial: 0.01), annealed linearly to presence_prob_final over
+    # presence_prob_anneal_steps (0: fixed).
+    c.presence_prob = 0.01
+    c.presence_prob_final = 0.01
+    c.presence_prob_anneal_steps = 0
+    # z_where's prior: (log-scale mean, log-scale sd, shift sd).
+    c.where_prior = (math.log(0.4), 0.5, 1.0)
+    c.likelihood_scale = 0.3  # sigma of the Gaussian likelihood per pixel
+    c.decoder_bias = -2.0  # the decoder's starting logit bias (pyro's tutorial)
+    c.batch_size = 64
+    c.learning_rate = 1e-4  # the DM-VAE paper's Adam rate for its AIR and DM-VAE
+    c.steps = 100_000
+    c.jit = False
+    c.eval_every = 1000
+    c.checkpoint_every = 1000
+    return c
+
+
+def multi_mnist_paper():
+    """The paper-sized model: LSTM 256, glimpse 20x20, z_what 50, N = 3, batch 64.
+
+        bazel run //trainers:air -- --config=multi_mnist_paper
+    """
+    c = base()
+    return c
+
+
+def multi_mnist_cpu():
+    """A CPU-sized AIR: LSTM 128, 20,000 scenes, a faster rate.
+
+        bazel run //trainers:air -- --config=multi_mnist_cpu
+    """
+    c = base()
+    c.rnn_units = 128
+    c.mlp_units = 128
+    c.num_train = 20_000
+    c.learning_rate = 1e-3
+    c.eval_every = 500
+    c.checkpoint_every = 500
+    return c
+
+
+def tiny():
+    """A seconds-long smoke run (tests).
+
+        bazel run //trainers:air -- --config=tiny
+    """
+    c = base()
+    c.image_size = 24
+    c.glimpse_size = 8
+    c.rnn_units = 16
+    c.mlp_units = 16
+    c.latent_units = 4
+    c.num_train = 64
+    c.num_test = 16
+    c.batch_size = 8
+    c.steps = 4
+    c.iwae_samples = 2
+    c.eval_every = 2
+    c.checkpoint_every = 2
+    c.log_every = 1
+    c.num_summary_images = 4
+    return c
+
+
+CONFIGS, get_config = common.named_configs(multi_mnist_paper, multi_mnist_cpu, tiny,
+                                           default=DEFAULT)

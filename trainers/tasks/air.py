@@ -1,0 +1,134 @@
+"""AIR's task: AIR on the one training loop, on Multi-MNIST.
+
+Loss: AIR's `loss_terms`: the negative ELBO (a Gaussian likelihood, the KLs of
+z_what and z_where over present steps, and log q(z_pres) - log p(z_pres) under
+the geometric count prior), the score-function surrogate of z_pres with the
+data-dependent baseline, and the baseline's squared error. Held-out metrics:
+count accuracy, the IoU of matched boxes, the negative ELBO and an
+importance-weighted bound. Pictures: the canvas after each step with that
+step's box, beside the scene.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfpaint import losses
+from tfpaint import metrics
+from tfpaint import summaries
+from tfpaint.data import registry
+from tfpaint.models import air
+from trainers.configs import common
+from trainers.tasks import base
+
+
+class AirTask(base.Task):
+    """Trains `tfpaint.models.AIR`."""
+
+    name = "air"
+    progress_picture = "air/steps"
+
+    def validate(self):
+        c = self.config
+        if c.dataset != "multi_mnist":
+            raise ValueError(f"AIR trains on multi_mnist. Received: dataset={c.dataset!r}")
+        for name in ("max_objects", "max_steps", "glimpse_size", "rnn_units", "mlp_units",
+                     "latent_units", "iwae_samples"):
+            common.check_int(c, name, 1)
+        common.check_int(c, "presence_prob_anneal_steps", 0)
+        for name in ("presence_prob", "presence_prob_final"):
+            if not 0.0 < c[name] < 1.0:
+                raise ValueError(f"`{name}` must be in (0, 1). Received: {c[name]}")
+        common.check_positive(c, "likelihood_scale")
+        if c.max_steps < c.max_objects:
+            raise ValueError(f"`max_steps` ({c.max_steps}) must be at least `max_objects` "
+                             f"({c.max_objects}): AIR explains one digit per step.")
+
+    def describe(self):
+        c = self.config
+        return (f"AIR, N={c.max_steps} steps, glimpse {c.glimpse_size}, {c.dataset} with "
+                f"0-{c.max_objects} digits")
+
+    def load_data(self):
+        c = self.config
+        common_args = dict(data_dir=c.data_dir, seed=c.seed, image_size=c.image_size,
+                           max_objects=c.max_objects)
+        return (registry.load(c.dataset, "train", num_examples=c.num_train, **common_args),
+                registry.load(c.dataset, "test", num_examples=c.num_test, **common_args))
+
+    def build_model(self, image_shape):
+        c = self.config
+        return air.AIR(
+            image_shape=image_shape,
+            max_steps=c.max_steps,
+            glimpse_size=c.glimpse_size,
+            rnn_units=c.rnn_units,
+            hidden_units=c.mlp_units,
+            what_units=c.latent_units,
+            presence_prob=c.presence_prob,
+            where_prior=tuple(c.where_prior),
+            likelihood_scale=c.likelihood_scale,
+            decoder_bias=c.decoder_bias,
+            seed=c.seed,
+        )
+
+    def build_optimizer(self):
+        self.optimizer = super().build_optimizer()
+        return self.optimizer
+
+    def presence_prob(self):
+        """The count prior's q at this step: `presence_prob`, or annealed
+        linearly to `presence_prob_final` over `presence_prob_anneal_steps`."""
+        c = self.config
+        if not c.presence_prob_anneal_steps:
+            return tf.constant(c.presence_prob, tf.float32)
+        step = tf.cast(self.optimizer.iterations, tf.float32)
+        frac = tf.minimum(1.0, step / float(c.presence_prob_anneal_steps))
+        return c.presence_prob + frac * (c.presence_prob_final - c.presence_prob)
+
+    def loss(self, model, batch, training=True):
+        if training and self.config.presence_prob_anneal_steps:
+            model.presence_prob.assign(self.presence_prob())
+        outputs = model(batch["image"], training=training)
+        loss, parts = model.loss_terms(outputs)
+        parts.update({k: outputs[k] for k in ("kl_what", "kl_where", "kl_pres", "count")})
+        return loss, parts
+
+    def eval_function(self, model, jit):
+        samples = self.config.iwae_samples
+
+        def scores(images):
+            outputs = model(images, training=False)  # means; z_pres = rho > 0.5
+            # K samples of every latent, fixed noise: each sample's ELBO is its
+            # log importance weight log p(x, z) - log q(z).
+            elbos = [model(images, noise_seed=tf.constant([11, 1000 * k]))["elbo"]
+                     for k in range(samples)]
+            keep = ("canvases", "canvas", "boxes", "z_pres", "count")
+            result = {k: outputs[k] for k in keep}
+            stacked = tf.stack(elbos)  # (K, B)
+            result["neg_elbo"] = -tf.reduce_mean(stacked, axis=0)
+            result["iwae"] = -losses.importance_weighted_bound(stacked)
+            return result
+
+        return tf.function(scores, jit_compile=jit)
+
+    def evaluate(self, outputs, examples):
+        scenes = examples.scenes
+        result = {"count_accuracy": metrics.count_accuracy(outputs["count"], scenes.counts),
+                  "neg_elbo_nats": float(np.mean(outputs["neg_elbo"])),
+                  f"iwae_{self.config.iwae_samples}_nats": float(np.mean(outputs["iwae"]))}
+        iou, pairs = metrics.matched_box_iou(outputs["boxes"], outputs["z_pres"] > 0.5,
+                                             scenes.boxes, scenes.valid)
+        if pairs:
+            result["matched_box_iou"] = iou
+        for n in range(scenes.max_objects + 1):
+            chosen = scenes.counts == n
+            if chosen.any():
+                result[f"count_accuracy_{n}"] = metrics.count_accuracy(
+                    outputs["count"][chosen], scenes.counts[chosen])
+        return result
+
+    def pictures(self, outputs, examples):
+        # Each step's box only where that step drew an object.
+        boxes = np.where(outputs["z_pres"][..., None] > 0.5, outputs["boxes"], np.nan)
+        return {"air/steps": summaries.progress_grid(outputs["canvases"], examples.images,
+                                                     boxes=boxes)}
