@@ -83,8 +83,12 @@ class AirTaskTest(tf.test.TestCase, parameterized.TestCase):
             train_lib.resolve_config(task)
 
     def test_slow_trains_and_writes_counts_and_pictures(self):
+        # With the count prior annealed inside the distributed step.
         workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
-        result, state, _ = training.train_quietly(tiny_config(), workdir)
+        config = tiny_config(presence_prob=0.5, presence_prob_final=0.1,
+                             presence_prob_anneal_steps=2)
+        result, state, _ = training.train_quietly(config, workdir)
+        self.assertAllClose(float(state.model.presence_prob.numpy()), 0.1)
         self.assertEqual(int(state.step.numpy()), 4)
         self.assertContainsSubset({"count_accuracy", "neg_elbo_nats", "iwae_2_nats"},
                                   set(result))

@@ -187,9 +187,12 @@ class AIR(keras.Model):
         self.decoder_hidden.build((None, self.what_units))
         self.decoder_out.build((None, self.hidden_units))
         self.baseline_net.build((None, pixels))
+        # Assigned inside a distributed training step when annealed: every
+        # replica computes the same value, the first one's is kept.
         self.presence_prob = self.add_weight(
             name="presence_prob", shape=(), trainable=False,
-            initializer=keras.initializers.Constant(self.initial_presence_prob))
+            initializer=keras.initializers.Constant(self.initial_presence_prob),
+            aggregation="only_first_replica")
         self.built = True
 
     def call(self, images, training=False, noise_seed=None):
