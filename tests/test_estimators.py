@@ -65,6 +65,8 @@ class ScoreFunctionTest(tf.test.TestCase, parameterized.TestCase):
     def test_shapes_are_checked(self):
         with self.assertRaisesRegex(ValueError, r"must be \(batch,\) vectors"):
             estimators.score_function_loss(tf.zeros([2, 3]), tf.zeros([2]))
+        with self.assertRaisesRegex(ValueError, r"`baseline` must be a scalar or a \(batch,\)"):
+            estimators.score_function_loss(tf.zeros([2]), tf.zeros([2]), tf.zeros([2, 1]))
 
 
 class CountPriorTest(tf.test.TestCase, parameterized.TestCase):

@@ -49,7 +49,12 @@ def score_function_loss(log_prob, reward, baseline=None):
     reward = tf.stop_gradient(reward)
     if baseline is None:
         return -reward * log_prob, tf.zeros_like(reward)
-    baseline = tf.cast(baseline, log_prob.dtype) + tf.zeros_like(reward)  # (B,)
+    baseline = tf.cast(tf.convert_to_tensor(baseline), log_prob.dtype)
+    if baseline.shape.rank not in (0, 1):
+        # A (batch, 1) baseline would broadcast against (batch,) into (batch, batch).
+        raise ValueError("`baseline` must be a scalar or a (batch,) vector. Received: "
+                         f"baseline.shape={baseline.shape}")
+    baseline = baseline + tf.zeros_like(reward)  # (B,)
     signal = tf.stop_gradient(reward - baseline)  # (B,) the centred learning signal
     return -signal * log_prob, tf.square(reward - baseline)
 

@@ -95,6 +95,8 @@ class MakeScenesTest(tf.test.TestCase, parameterized.TestCase):
         ("too_large", dict(digit_sizes=(20, 60)), "largest <= image_size=50"),
         ("scenes", dict(num_scenes=0), "`num_scenes` must be >= 1"),
         ("labels", dict(labels=np.zeros(3)), "one label each"),
+        ("nan", dict(digits=np.full((10, 28, 28, 1), np.nan)), r"finite and in \[0, 1\]"),
+        ("range", dict(digits=np.full((10, 28, 28, 1), 255.0)), r"finite and in \[0, 1\]"),
     )
     def test_bad_arguments_raise(self, overrides, message):
         images, labels = _square_digits()
@@ -128,6 +130,8 @@ class RegistryMultiMnistTest(tf.test.TestCase):
     def test_max_objects_is_for_multi_mnist_only(self):
         with self.assertRaisesRegex(ValueError, "max_objects applies only to multi_mnist"):
             registry.load("2_rectangles", "test", num_examples=5, max_objects=3)
+        with self.assertRaisesRegex(ValueError, "max_objects must be an integer >= 1"):
+            registry.load("multi_mnist", "test", num_examples=5, max_objects=0)
 
 
 if __name__ == "__main__":

@@ -35,10 +35,13 @@ class AirTaskTest(tf.test.TestCase, parameterized.TestCase):
         self.model = self.task.build_model(self.test_set.image_shape)
         self.images = self.test_set.images[:8]
 
-    def test_data_are_multi_mnist_scenes_with_ground_truth(self):
-        self.assertEqual(self.test_set.image_shape, (24, 24, 1))
-        self.assertEqual(self.test_set.scenes.max_objects, 2)
-        self.assertLessEqual(self.test_set.scenes.counts.max(), 2)
+    def test_config_reaches_the_data(self):
+        task = tasks.get_task(tiny_config(max_objects=3, max_steps=4, image_size=30))
+        train_lib.resolve_config(task)
+        _, test_set = task.load_data()
+        self.assertEqual(test_set.image_shape, (30, 30, 1))
+        self.assertEqual(test_set.scenes.max_objects, 3)
+        self.assertEqual(len(test_set.scenes), 16)
 
     def test_one_sample_bound_is_that_samples_elbo(self):
         scores = self.task.eval_function(self.model, jit=False)(self.images)
@@ -76,6 +79,8 @@ class AirTaskTest(tf.test.TestCase, parameterized.TestCase):
         ("dataset", dict(dataset="mnist", image_size=None), "AIR trains on multi_mnist"),
         ("steps", dict(max_steps=1), r"`max_steps` \(1\) must be at least `max_objects`"),
         ("prior", dict(presence_prob=0.0), r"`presence_prob` must be in \(0, 1\)"),
+        ("where", dict(where_prior=(0.0, -1.0, 1.0)), "`where_prior` must be"),
+        ("bias", dict(decoder_bias=float("nan")), "`decoder_bias` must be finite"),
     )
     def test_bad_config(self, overrides, message):
         task = tasks.get_task(tiny_config(**overrides))

@@ -99,6 +99,10 @@ def make_scenes(digits, labels, num_scenes, seed=0, image_size=DEFAULT_IMAGE_SIZ
                          f"digits.shape={digits.shape}, labels.shape={labels.shape}")
     if len(digits) == 0:
         raise ValueError("`digits` is empty: scenes need at least one digit.")
+    if not (np.all(np.isfinite(digits)) and digits.min() >= 0.0 and digits.max() <= 1.0):
+        raise ValueError("`digits` must be finite and in [0, 1]. Received values in "
+                         f"[{np.nanmin(digits)}, {np.nanmax(digits)}]"
+                         f"{' with NaN or inf' if not np.all(np.isfinite(digits)) else ''}.")
     if int(num_scenes) < 1:
         raise ValueError(f"`num_scenes` must be >= 1. Received: {num_scenes}")
     if not 0 <= int(min_digits) <= int(max_digits) or int(max_digits) < 1:

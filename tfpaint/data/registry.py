@@ -294,6 +294,8 @@ def load(name, split, *, data_dir=None, seed=0, num_examples=None, image_size=No
     if max_objects is not None and name != "multi_mnist":
         raise ValueError(f"max_objects applies only to multi_mnist, not {name!r}. "
                          f"Received: max_objects={max_objects}")
+    if max_objects is not None and (int(max_objects) != max_objects or max_objects < 1):
+        raise ValueError(f"max_objects must be an integer >= 1. Received: {max_objects}")
     side = info.side(image_size)
     count = info.num_examples(split, num_examples)
     common = dict(spec=info, split=split, image_shape=info.image_shape(image_size),

@@ -9,6 +9,8 @@ importance-weighted bound. Pictures: the canvas after each step with that
 step's box, beside the scene.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
@@ -39,6 +41,13 @@ class AirTask(base.Task):
             if not 0.0 < c[name] < 1.0:
                 raise ValueError(f"`{name}` must be in (0, 1). Received: {c[name]}")
         common.check_positive(c, "likelihood_scale")
+        prior = tuple(c.where_prior)
+        if (len(prior) != 3 or not all(math.isfinite(v) for v in prior)
+                or min(prior[1:]) <= 0.0):
+            raise ValueError("`where_prior` must be (log-scale mean, log-scale sd > 0, shift "
+                             f"sd > 0), finite. Received: {prior}")
+        if not math.isfinite(c.decoder_bias):
+            raise ValueError(f"`decoder_bias` must be finite. Received: {c.decoder_bias}")
         if c.max_steps < c.max_objects:
             raise ValueError(f"`max_steps` ({c.max_steps}) must be at least `max_objects` "
                              f"({c.max_objects}): AIR explains one digit per step.")
