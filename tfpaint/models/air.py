@@ -25,6 +25,7 @@ import tensorflow as tf
 from tfpaint import estimators
 from tfpaint.layers import latents
 from tfpaint.layers import spatial_transformer as st
+from tfpaint.models import checks
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -91,15 +92,10 @@ class AIR(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        image_shape = tuple(int(s) for s in image_shape)
-        if len(image_shape) != 3 or image_shape[2] not in (1, 3):
-            raise ValueError("`image_shape` must be (height, width, channels) with 1 or 3 "
-                             f"channels. Received: image_shape={image_shape}")
-        for name, value in (("max_steps", max_steps), ("glimpse_size", glimpse_size),
-                            ("rnn_units", rnn_units), ("hidden_units", hidden_units),
-                            ("what_units", what_units)):
-            if int(value) < 1:
-                raise ValueError(f"`{name}` must be >= 1. Received: {name}={value}")
+        image_shape = checks.image_shape(image_shape)
+        checks.positive_ints(max_steps=max_steps, glimpse_size=glimpse_size,
+                             rnn_units=rnn_units, hidden_units=hidden_units,
+                             what_units=what_units)
         if not 0.0 < float(presence_prob) < 1.0:
             raise ValueError(f"`presence_prob` must be in (0, 1). Received: {presence_prob}")
         where_prior = tuple(float(v) for v in where_prior)
@@ -196,15 +192,7 @@ class AIR(keras.Model):
         self.built = True
 
     def call(self, images, training=False, noise_seed=None):
-        images = tf.convert_to_tensor(images)
-        if images.shape.rank != 4 or tuple(images.shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"Expected images of shape (batch, {', '.join(map(str, self.image_shape))}). "
-                f"Received: images.shape={tuple(images.shape)}")
-        if not images.dtype.is_floating:
-            raise ValueError(
-                f"Expected float images in [0, 1]. Received: dtype={images.dtype.name}")
-        images = tf.cast(images, self.compute_dtype)
+        images = checks.float_images(images, self.image_shape, self.compute_dtype)
         dtype = images.dtype
         batch = tf.shape(images)[0]
         height, width, channels = self.image_shape

@@ -22,6 +22,7 @@ from tfpaint.layers import gaussian_attention as ga
 from tfpaint.layers import latents
 from tfpaint.layers import spatial_transformer as st
 from tfpaint.layers import template_writer as tw
+from tfpaint.models import checks
 
 ATTENTIONS = ("gaussian", "stn", "none")
 WRITERS = ("additive", "template")
@@ -111,21 +112,14 @@ class DRAW(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        image_shape = tuple(int(s) for s in image_shape)
-        if len(image_shape) != 3 or image_shape[2] not in (1, 3):
-            raise ValueError(
-                "`image_shape` must be (height, width, channels) with 1 or 3 channels. "
-                f"Received: image_shape={image_shape}")
+        image_shape = checks.image_shape(image_shape)
         if attention not in ATTENTIONS:
             raise ValueError(f"`attention` must be one of {ATTENTIONS}. Received: {attention!r}")
         if writer not in WRITERS:
             raise ValueError(f"`writer` must be one of {WRITERS}. Received: {writer!r}")
-        for name, value in (("num_steps", num_steps), ("encoder_units", encoder_units),
-                            ("decoder_units", decoder_units), ("latent_units", latent_units),
-                            ("read_size", read_size), ("write_size", write_size),
-                            ("unroll", unroll)):
-            if int(value) < 1:
-                raise ValueError(f"`{name}` must be >= 1. Received: {name}={value}")
+        checks.positive_ints(num_steps=num_steps, encoder_units=encoder_units,
+                             decoder_units=decoder_units, latent_units=latent_units,
+                             read_size=read_size, write_size=write_size, unroll=unroll)
         self.image_shape = image_shape
         self.num_steps = int(num_steps)
         self.encoder_units = int(encoder_units)
@@ -299,15 +293,7 @@ class DRAW(keras.Model):
     # The model ---------------------------------------------------------------
 
     def call(self, images, training=False, sample=None, noise_seed=None, intermediates=True):
-        images = tf.convert_to_tensor(images)
-        if images.shape.rank != 4 or tuple(images.shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"Expected images of shape (batch, {', '.join(map(str, self.image_shape))}). "
-                f"Received: images.shape={tuple(images.shape)}")
-        if not images.dtype.is_floating:
-            raise ValueError(
-                f"Expected float images in [0, 1]. Received: dtype={images.dtype.name}")
-        images = tf.cast(images, self.compute_dtype)
+        images = checks.float_images(images, self.image_shape, self.compute_dtype)
         sample = training if sample is None else sample
         batch = tf.shape(images)[0]
         canvas, enc_state, dec_state = self._start(batch, images.dtype)

@@ -6,17 +6,10 @@ import tensorflow as tf
 from tfpaint.layers import latents
 from tfpaint.layers import sorter as sorter_lib
 from tfpaint.layers import template_writer as tw
+from tfpaint.models import checks
 
 ENCODERS = ("dense", "conv")
 LATENTS = (None, "denoising", "variational", "custom")
-
-
-def _check_image(images, image_shape):
-    if images.shape.rank != 4 or tuple(images.shape[1:]) != tuple(image_shape):
-        raise ValueError(
-            f"Expected images of shape (batch, {', '.join(map(str, image_shape))}). "
-            f"Received: images.shape={tuple(images.shape)}"
-        )
 
 
 def _writer_kwargs(model):
@@ -78,12 +71,7 @@ class _PainterBase(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        image_shape = tuple(int(s) for s in image_shape)
-        if len(image_shape) != 3 or image_shape[2] not in (1, 3):
-            raise ValueError(
-                "`image_shape` must be (height, width, channels) with 1 or 3 "
-                f"channels. Received: image_shape={image_shape}"
-            )
+        image_shape = checks.image_shape(image_shape)
         if int(num_moves) < 1:
             raise ValueError(f"`num_moves` must be >= 1. Received: {num_moves}")
         self.num_moves = int(num_moves)
@@ -344,7 +332,7 @@ class SimplePainter(_PainterBase):
     def encode(self, images, training=False):
         """Hidden features (or the latent code) of images, `(B, D)`."""
         images = tf.convert_to_tensor(images, self.compute_dtype)
-        _check_image(images, self.image_shape)
+        checks.image_batch(images, self.image_shape)
         if training and self.input_noise > 0:
             images = images + self.input_noise * keras.random.normal(
                 tf.shape(images), seed=self.noise_seed, dtype=images.dtype
@@ -444,7 +432,7 @@ class RecurrentPainter(_PainterBase):
 
     def call(self, images, training=False):
         images = tf.convert_to_tensor(images, self.compute_dtype)
-        _check_image(images, self.image_shape)
+        checks.image_batch(images, self.image_shape)
         if images.shape[0] == 0:
             # With a batch known to be 0, Keras' TF `ops.add` mistakes the
             # LSTM cell's (0, 4U) recurrent term for a bias and `bias_add`

@@ -17,6 +17,7 @@ from tfpaint.layers import canvas as canvas_lib
 from tfpaint.layers import hebb_rosenblatt as hr
 from tfpaint.layers import latents
 from tfpaint.layers import spatial_transformer as st
+from tfpaint.models import checks
 
 HEADS = ("classify", "draw")
 CANVASES = ("additive", "bernoulli")
@@ -138,12 +139,7 @@ class STAWM(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        image_shape = tuple(int(s) for s in image_shape)
-        if len(image_shape) != 3 or image_shape[2] not in (1, 3):
-            raise ValueError(
-                "`image_shape` must be (height, width, channels) with 1 or 3 channels. "
-                f"Received: image_shape={image_shape}"
-            )
+        image_shape = checks.image_shape(image_shape)
         heads = (heads,) if isinstance(heads, str) else tuple(heads)
         if not heads or any(h not in HEADS for h in heads):
             raise ValueError(f"`heads` must be a non-empty subset of {HEADS}. Received: {heads}")
@@ -164,11 +160,9 @@ class STAWM(keras.Model):
                 "`glimpse_filters` and `glimpse_strides` must be non-empty and of equal "
                 f"length. Received: {glimpse_filters}, {glimpse_strides}"
             )
-        for name, value in (("num_glimpses", num_glimpses), ("glimpse_size", glimpse_size),
-                            ("memory_size", memory_size), ("rnn_units", rnn_units),
-                            ("latent_units", latent_units), ("num_classes", num_classes)):
-            if int(value) < 1:
-                raise ValueError(f"`{name}` must be >= 1. Received: {name}={value}")
+        checks.positive_ints(num_glimpses=num_glimpses, glimpse_size=glimpse_size,
+                             memory_size=memory_size, rnn_units=rnn_units,
+                             latent_units=latent_units, num_classes=num_classes)
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
         if float(temperature) <= 0.0:
@@ -366,11 +360,7 @@ class STAWM(keras.Model):
 
     def call(self, images, training=False):
         images = tf.convert_to_tensor(images, self.compute_dtype)
-        if images.shape.rank != 4 or tuple(images.shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"Expected images of shape (batch, {', '.join(map(str, self.image_shape))}). "
-                f"Received: images.shape={tuple(images.shape)}"
-            )
+        checks.image_batch(images, self.image_shape)
         draw = "draw" in self.heads
         batch = tf.shape(images)[0]
         context = self.context_cnn(images)  # (B, F)

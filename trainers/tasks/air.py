@@ -17,7 +17,6 @@ import tensorflow as tf
 from tfpaint import losses
 from tfpaint import metrics
 from tfpaint import summaries
-from tfpaint.data import registry
 from tfpaint.models import air
 from trainers.configs import common
 from trainers.tasks import base
@@ -57,12 +56,8 @@ class AirTask(base.Task):
         return (f"AIR, N={c.max_steps} steps, glimpse {c.glimpse_size}, {c.dataset} with "
                 f"0-{c.max_objects} digits")
 
-    def load_data(self):
-        c = self.config
-        common_args = dict(data_dir=c.data_dir, seed=c.seed, image_size=c.image_size,
-                           max_objects=c.max_objects)
-        return (registry.load(c.dataset, "train", num_examples=c.num_train, **common_args),
-                registry.load(c.dataset, "test", num_examples=c.num_test, **common_args))
+    def data_options(self):
+        return {"max_objects": self.config.max_objects}
 
     def build_model(self, image_shape):
         c = self.config
@@ -79,10 +74,6 @@ class AirTask(base.Task):
             decoder_bias=c.decoder_bias,
             seed=c.seed,
         )
-
-    def build_optimizer(self):
-        self.optimizer = super().build_optimizer()
-        return self.optimizer
 
     def presence_prob(self):
         """The count prior's q at this step: `presence_prob`, or annealed
@@ -109,11 +100,11 @@ class AirTask(base.Task):
             outputs = model(images, training=False)  # means; z_pres = rho > 0.5
             # K samples of every latent, fixed noise: each sample's ELBO is its
             # log importance weight log p(x, z) - log q(z).
-            elbos = [model(images, noise_seed=tf.constant([11, 1000 * k]))["elbo"]
-                     for k in range(samples)]
+            stacked = base.stack_samples(
+                lambda k: {"elbo": model(images, noise_seed=tf.stack([11, 1000 * k]))["elbo"]},
+                samples, ("elbo",), images.dtype)["elbo"]  # (K, B)
             keep = ("canvases", "canvas", "boxes", "z_pres", "count")
             result = {k: outputs[k] for k in keep}
-            stacked = tf.stack(elbos)  # (K, B)
             result["neg_elbo"] = -tf.reduce_mean(stacked, axis=0)
             result["iwae"] = -losses.importance_weighted_bound(stacked)
             return result

@@ -47,10 +47,16 @@ class Task:
     def dataset_spec(self):
         return registry.spec(self.config.dataset)
 
+    def data_options(self):
+        """Further `registry.load` arguments of the task's dataset (e.g.
+        Multi-MNIST's `max_objects`)."""
+        return {}
+
     def load_data(self):
         """(training `Dataset`, held-out `Dataset`) from the data registry."""
         c = self.config
-        common = dict(data_dir=c.data_dir, seed=c.seed, image_size=c.image_size)
+        common = dict(data_dir=c.data_dir, seed=c.seed, image_size=c.image_size,
+                      **self.data_options())
         return (registry.load(c.dataset, "train", num_examples=c.num_train, **common),
                 registry.load(c.dataset, "test", num_examples=c.num_test, **common))
 
@@ -76,7 +82,10 @@ class Task:
         weights. Returns a line to print, or None."""
 
     def build_optimizer(self):
-        return optimization.build_optimizer(self.config)
+        """The optimiser, also kept as `self.optimizer` (a loss may read its
+        step, e.g. for a warm-up or an annealed prior)."""
+        self.optimizer = optimization.build_optimizer(self.config)
+        return self.optimizer
 
 
     def loss(self, model, batch, training=True):
@@ -110,3 +119,27 @@ class Task:
         -> `(H, W, 3)` picture, or `(T, H, W, 3)` frames of an animation."""
         return {}
 
+
+def stack_samples(sample_fn, samples, keys, dtype):
+    """Runs `sample_fn(k)` for k = 0..samples-1 in a `tf.while_loop`.
+
+    One copy of the model stays in the graph, not `samples` unrolled copies
+    (an importance-weighted bound of 100 samples).
+
+    Args:
+        sample_fn: a function of the sample index (a scalar int32 tensor) that
+            returns a dict with `keys`, each a `(B,)` tensor.
+        samples: K.
+        keys: the keys `sample_fn` returns.
+        dtype: their dtype.
+
+    Returns:
+        Dict of `(K, B)` tensors.
+    """
+    def body(k, arrays):
+        values = sample_fn(k)
+        return k + 1, {key: arrays[key].write(k, values[key]) for key in keys}
+
+    arrays = {key: tf.TensorArray(dtype, size=samples) for key in keys}
+    _, arrays = tf.while_loop(lambda k, _: k < samples, body, [tf.constant(0), arrays])
+    return {key: array.stack() for key, array in arrays.items()}

@@ -74,10 +74,6 @@ class DrawTask(base.Task):
             seed=c.seed,
         )
 
-    def build_optimizer(self):
-        self.optimizer = super().build_optimizer()
-        return self.optimizer
-
     def kl_weight(self):
         """The weight of L_z in the training loss: 1, or rising linearly from 0
         to 1 over the first `kl_warmup_steps` steps (a departure: KL warm-up,
@@ -107,25 +103,23 @@ class DrawTask(base.Task):
             # K samples of the whole latent sequence, in a loop (not K unrolled
             # copies of the model: the graph stays one model's size). Fixed
             # noise: every evaluation scores the same samples.
-            def one_sample(k, log_weights, neg_elbo):
+            def one_sample(k):
                 sampled = model(images, training=False, noise_seed=tf.stack([7, 1000 * k]))
                 log_px = losses.bernoulli_log_likelihood(sampled["logits"], images)  # (B,)
                 log_w = log_px + losses.gaussian_log_ratio(
                     sampled["z"], sampled["mu"], sampled["sigma"])  # (B,)
-                return (k + 1, log_weights.write(k, log_w),
-                        neg_elbo.write(k, sampled["kl"] - log_px))
+                return {"log_w": log_w, "neg_elbo": sampled["kl"] - log_px}
 
-            arrays = [tf.TensorArray(images.dtype, size=samples) for _ in range(2)]
-            _, log_weights, neg_elbo = tf.while_loop(
-                lambda k, *_: k < samples, one_sample, [tf.constant(0), *arrays])
+            stacked = base.stack_samples(one_sample, samples, ("log_w", "neg_elbo"),
+                                         images.dtype)  # (K, B) each
             keep = ("canvases", "canvas", "write_boxes", "read_boxes", "masks", "colors")
             result = {k: v for k, v in outputs.items() if k in keep}
             # The same samples from the prior in every batch: the pictures show the first.
             generated = model.generate(tf.shape(images)[0], seed=tf.constant([3, 5]))
             result["generated"] = generated["canvases"]
             result["generated_boxes"] = generated["write_boxes"]
-            result["neg_elbo"] = tf.reduce_mean(neg_elbo.stack(), axis=0)  # (B,)
-            result["iwae"] = -losses.importance_weighted_bound(log_weights.stack())  # (K, B) -> (B,)
+            result["neg_elbo"] = tf.reduce_mean(stacked["neg_elbo"], axis=0)  # (B,)
+            result["iwae"] = -losses.importance_weighted_bound(stacked["log_w"])  # (B,)
             return result
 
         return tf.function(scores, jit_compile=jit)
