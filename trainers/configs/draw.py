@@ -42,13 +42,13 @@ def base():
     # from the first step, as the paper).
     c.kl_warmup_steps = 0
     c.steps = 100_000
-    # No XLA: on this 2-core CPU the paper model's step took 0.5 s without it
-    # and 1.1 s with it (BENCHMARKS.md has the figures).
+    # No XLA: on this 2-core CPU the paper model's step took 0.55-0.7 s without
+    # it and 1.1-2.1 s with it (BENCHMARKS.md has the figures).
     c.jit = False
     # One thread per op, two ops at once: a step is thousands of small ops and
     # two independent matmuls at a time (x W and h U of an LSTM; an input and a
-    # weight gradient). On 2 cores this ran the paper model's step in 0.5 s,
-    # against 0.6-0.8 s with TensorFlow's default pools (BENCHMARKS.md). On
+    # weight gradient). On 2 cores this ran the paper model's step in 0.53 s
+    # against 0.76 s with TensorFlow's default pools, back to back (BENCHMARKS.md). On
     # more cores, raise intra_op_threads.
     c.intra_op_threads = 1
     c.inter_op_threads = 2
