@@ -31,6 +31,14 @@ DRAW and T-DRAW (`DrawSignatures`):
 - `generate`: `batch_size` (int32) and `seed` (int32 `[2]`) -> the same,
   painted from the prior.
 
+AIR (`AirSignatures`):
+- `scenes` (also `serving_default`): `image` -> `count` `[batch]` (objects
+  found), `present` `[batch, N]` (1 for each step that found one, in order),
+  `boxes` `[batch, N, 4]` (each object's window `(x0, y0, x1, y1)` in
+  pixels; zeros where `present` is 0), `objects` `[batch, N, H, W, C]` (each
+  object's own reconstruction, in place; zeros where `present` is 0) and
+  `canvas` (their sum), from the posterior means.
+
 All signatures check their inputs inside the graph (shape, value range,
 finite values), so TF Serving answers a bad request with an error that names
 the problem instead of returning a wrong picture. dtype is checked by the
@@ -54,6 +62,7 @@ import tensorflow as tf
 
 from tfpaint import files
 from tfpaint.layers import spatial_transformer as st
+from tfpaint.models import air
 from tfpaint.models import draw
 from tfpaint.models import painter
 from tfpaint.models import stawm
@@ -64,6 +73,7 @@ RENDER_OUTPUTS = ("canvas", "canvases")
 CLASSIFY_OUTPUTS = ("logits", "probabilities", "boxes")
 STAWM_DRAW_OUTPUTS = ("canvas", "canvases", "boxes", "write_boxes")
 RECONSTRUCT_OUTPUTS = ("canvas", "canvases", "write_boxes")
+SCENES_OUTPUTS = ("count", "present", "boxes", "objects", "canvas")
 # Extra files inside a version directory go to assets.extra/ (TF Serving's
 # convention); this one describes the signatures for humans and clients.
 METADATA_FILE = os.path.join("assets.extra", "tfpaint.json")
@@ -402,6 +412,33 @@ class DrawSignatures(Signatures):
         }
 
 
+class AirSignatures(Signatures):
+    """`scenes` of AIR (module docstring): per scene the count, the boxes and
+    each object's reconstruction."""
+
+    def __init__(self, model, jit=False):
+        super().__init__(model, jit)
+        self.scenes = self._image_signature(self._scenes_fn, SCENES_OUTPUTS)
+
+    def endpoints(self):
+        return {"serving_default": self.scenes, "scenes": self.scenes}
+
+    def _scenes_fn(self, image):
+        outputs = self.model(image, training=False)
+        present = outputs["z_pres"]  # (B, N)
+        return {"count": outputs["count"], "present": present,
+                "boxes": outputs["boxes"] * present[..., None],
+                "objects": outputs["objects"], "canvas": outputs["canvas"]}
+
+    def metadata(self):
+        return {
+            **super().metadata(),
+            "max_steps": self.model.max_steps,
+            "signatures": {name: self._image_metadata(SCENES_OUTPUTS)
+                           for name in ("serving_default", "scenes")},
+        }
+
+
 def signatures_for(model, jit=False):
     """The `Signatures` of a model's family.
 
@@ -414,9 +451,11 @@ def signatures_for(model, jit=False):
         return StawmSignatures(model, jit=jit)
     if isinstance(model, draw.DRAW):
         return DrawSignatures(model, jit=jit)
+    if isinstance(model, air.AIR):
+        return AirSignatures(model, jit=jit)
     raise TypeError(
         f"No serving signatures for {type(model).__name__}: export knows Painters "
-        "(SimplePainter, ConvPainter, RecurrentPainter), STAWM and DRAW."
+        "(SimplePainter, ConvPainter, RecurrentPainter), STAWM, DRAW and AIR."
     )
 
 

@@ -62,6 +62,41 @@ class ScoreFunctionTest(tf.test.TestCase, parameterized.TestCase):
         # d/dlog q of -(f - b) log q is -(f - b).
         self.assertAllClose(tape.gradient(total_loss, log_prob), [-2.0, 2.0])
 
+    @parameterized.named_parameters(("large", 100.0, 100.0), ("small", 0.1, 1.0))
+    def test_normalized_signal_is_divided_by_its_deviation_but_at_most_by_one(self, spread,
+                                                                                 divisor):
+        rng = np.random.default_rng(3)
+        signal = rng.normal(size=64)
+        signal = (signal - signal.mean()) / signal.std() * spread  # std exactly `spread`
+        baseline = rng.normal(size=64)
+        log_prob = tf.Variable(rng.normal(size=64))
+        with tf.GradientTape() as tape:
+            loss, baseline_loss = estimators.score_function_loss(
+                log_prob, signal + baseline, baseline, normalize=True)
+            total = tf.reduce_sum(loss)
+        # -d/dlog q is the centred signal over max(1, its std).
+        self.assertAllClose(-tape.gradient(total, log_prob), signal / divisor, rtol=1e-5)
+        # The baseline's own loss is not rescaled.
+        self.assertAllClose(baseline_loss, signal ** 2, rtol=1e-5)
+
+    def test_normalized_estimate_is_the_exact_gradient_over_the_scale(self):
+        low, high = 10.0, 50.0  # a signal of +-20 around the baseline: scale about 20
+        p = 1.0 / (1.0 + np.exp(-THETA))
+        exact = p * (1.0 - p) * (high - low)
+        num = 100_000
+        theta = tf.Variable(tf.fill([num], THETA))
+        z = tf.cast(tf.random.stateless_uniform([num], [4, 1]) < tf.sigmoid(THETA), tf.float32)
+        reward = tf.where(z > 0, high, low)
+        with tf.GradientTape() as tape:
+            log_prob = -tf.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=theta)
+            loss, _ = estimators.score_function_loss(log_prob, reward, 30.0, normalize=True)
+            total = tf.reduce_sum(loss)
+        estimates = -tape.gradient(total, theta).numpy()
+        scale = float(np.std(reward.numpy() - 30.0))
+        self.assertGreater(scale, 19.0)
+        error = estimates.std() / np.sqrt(num)
+        self.assertLess(abs(estimates.mean() - exact / scale), 4.0 * error)
+
     def test_shapes_are_checked(self):
         with self.assertRaisesRegex(ValueError, r"must be \(batch,\) vectors"):
             estimators.score_function_loss(tf.zeros([2, 3]), tf.zeros([2]))

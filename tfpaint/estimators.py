@@ -11,7 +11,7 @@
 import tensorflow as tf
 
 
-def score_function_loss(log_prob, reward, baseline=None):
+def score_function_loss(log_prob, reward, baseline=None, normalize=False):
     """A surrogate loss whose gradient is the score-function estimate.
 
     For `z ~ q_phi` and its reward `f(z)` (for example that sample's ELBO),
@@ -29,6 +29,11 @@ def score_function_loss(log_prob, reward, baseline=None):
         reward: `(batch,)` `f(z)`; no gradient flows into it from here (add the
             reparameterised part of the objective separately).
         baseline: optional `(batch,)` or scalar `b`; None for no baseline.
+        normalize: divide the centred signal `f - b` by `max(1, its standard
+            deviation over the batch)` (NVIL's variance normalisation, with
+            the batch's deviation for its running estimate). The estimate's
+            direction is kept and its scale bounded: a signal of hundreds of
+            nats no longer swamps the other gradients of shared weights.
 
     Returns:
         `(surrogate, baseline_loss)`, each `(batch,)`; `baseline_loss` is zeros
@@ -48,7 +53,10 @@ def score_function_loss(log_prob, reward, baseline=None):
             f"log_prob.shape={log_prob.shape}, reward.shape={reward.shape}")
     reward = tf.stop_gradient(reward)
     if baseline is None:
-        return -reward * log_prob, tf.zeros_like(reward)
+        signal = reward
+        if normalize:
+            signal = signal / _signal_scale(signal)
+        return -signal * log_prob, tf.zeros_like(reward)
     baseline = tf.cast(tf.convert_to_tensor(baseline), log_prob.dtype)
     if baseline.shape.rank not in (0, 1):
         # A (batch, 1) baseline would broadcast against (batch,) into (batch, batch).
@@ -56,7 +64,14 @@ def score_function_loss(log_prob, reward, baseline=None):
                          f"baseline.shape={baseline.shape}")
     baseline = baseline + tf.zeros_like(reward)  # (B,)
     signal = tf.stop_gradient(reward - baseline)  # (B,) the centred learning signal
+    if normalize:
+        signal = signal / _signal_scale(signal)
     return -signal * log_prob, tf.square(reward - baseline)
+
+
+def _signal_scale(signal):
+    """`max(1, std(signal))` over the batch, without gradient."""
+    return tf.stop_gradient(tf.maximum(tf.math.reduce_std(signal), 1.0))
 
 
 def presence_mask(z_pres):

@@ -36,7 +36,6 @@ import os
 import re
 import shlex
 import subprocess
-import tempfile
 import time
 
 from absl import app
@@ -45,6 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpaint import runs
+from trainers import benchmark_lib
 from trainers import tasks
 from trainers import train_lib
 from trainers.configs import draw as configs
@@ -194,29 +194,10 @@ def plot_curves(curves, path):
 
 def measure_rectangles():
     """Own-move rates of T-DRAW and the Painter, trained for the same time."""
-    rows = {}
-    for family, config in (("T-DRAW", configs.get_config("t_draw_rectangles")),
-                           ("Painter", painter_configs.get_config("rectangles_2moves"))):
-        config.seed = FLAGS.seed
-        config.num_test = 1000
-        config.max_train_seconds = 60.0 * FLAGS.rectangles_minutes
-        config.eval_every = config.checkpoint_every = config.steps  # evaluate once, at the end
-        print(f"\n== {family} ({config.name}) on 2-Rectangles, "
-              f"{FLAGS.rectangles_minutes:g} minutes ==", flush=True)
-        result, state = train_lib.train(tasks.get_task(config), tempfile.mkdtemp(
-            prefix=f"tfpaint-{config.name}-"), progress=False)
-        rows[family] = {"own_move_rate": result["own_move_rate"],
-                        "covering_move_rate": result.get("covering_move_rate", float("nan")),
-                        "mse_per_pixel": result["mse_per_pixel"],
-                        "steps": int(state.step.numpy()),
-                        "train_seconds": result["train_seconds"]}
-    print("\n== 2-Rectangles: the same 1,000 held-out images ==")
-    print(f"{'model':8s} {'own-move rate':>14s} {'one move over both':>19s} {'MSE/pixel':>10s} "
-          f"{'steps':>7s} {'minutes':>8s}")
-    for family, row in rows.items():
-        print(f"{family:8s} {row['own_move_rate']:14.1%} {row['covering_move_rate']:19.1%} "
-              f"{row['mse_per_pixel']:10.4f} {row['steps']:7d} {row['train_seconds'] / 60:8.1f}")
-    return rows
+    return benchmark_lib.own_move_comparison(
+        {"T-DRAW": configs.get_config("t_draw_rectangles"),
+         "Painter": painter_configs.get_config("rectangles_2moves")},
+        FLAGS.rectangles_minutes, FLAGS.seed)
 
 
 def main(argv):

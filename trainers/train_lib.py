@@ -277,7 +277,7 @@ def _format(result):
 
 
 def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
-          allow_config_change=False):
+          allow_config_change=False, on_eval=None):
     """Trains (or resumes) a task's model and writes the run directory.
 
     Args:
@@ -290,6 +290,12 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
             after this many steps of this invocation; running again resumes.
         allow_config_change: go on training a run directory whose config
             differs from this one (otherwise that is an error).
+        on_eval: optional `on_eval(step, metrics, train_seconds) -> bool`,
+            called on the chief after each held-out evaluation (metrics: the
+            task's `evaluate` dict; train_seconds: training time so far in
+            this invocation, evaluations excluded). Returning True stops
+            training there, checkpointed (a benchmark's "stop at the target").
+            Not with a multi-worker strategy.
 
     Returns:
         (final held-out metrics, `TrainState`). Workers other than the chief
@@ -307,6 +313,9 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
     set_threads(config)
     workdir = runs.resolve(workdir)
     strategy = strategy or tf.distribute.MirroredStrategy()
+    if on_eval is not None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise ValueError("`on_eval` stops one process; a multi-worker run would wait for it "
+                         "forever. Use it on one machine.")
     chief = is_chief(strategy)
     previous = _check_run_directory(workdir, config, allow_config_change)
     train_set, test_set = task.load_data()
@@ -355,6 +364,8 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
         with writers["eval"].as_default():
             for k, v in result.items():
                 tf.summary.scalar(k, v, step=step)
+            # Held-out metrics against training time, not only steps.
+            tf.summary.scalar("train_seconds", trained, step=step)
             gifs = summaries.write_pictures(pictures, step)
         writers["eval"].flush()
         if task.progress_picture in pictures:
@@ -376,6 +387,7 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
                     unit="step", desc=config.name, dynamic_ncols=True)
     trained = 0.0
     budget = config.max_train_seconds
+    evaluated = {}  # step -> metrics, of the last evaluation in the loop
     try:
         for step in range(start + 1, last + 1):
             t = time.perf_counter()
@@ -402,7 +414,12 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
                 if step % config.checkpoint_every == 0:
                     save(step)
                 if step % config.eval_every == 0:
-                    bar.write(f"step {step}: " + _format(run_eval(step)))
+                    result = run_eval(step)
+                    evaluated = {step: result}
+                    bar.write(f"step {step}: " + _format(result))
+                    if on_eval is not None and chief and on_eval(step, result, trained):
+                        bar.write(f"Stopped at step {step}: `on_eval` asked to.")
+                        break
             if out_of_time:
                 bar.write(f"Training time budget of {budget:.0f} s reached at step {step}.")
                 break
@@ -415,7 +432,11 @@ def train(task, workdir, *, strategy=None, progress=True, stop_after=None,
     if final_step > start or not manager.latest_checkpoint:
         save(final_step)
     writers["train"].flush()
-    result = run_eval(final_step)
+    result = evaluated.get(final_step)
+    if result is None:
+        result = run_eval(final_step)
+        if on_eval is not None and chief:
+            on_eval(final_step, result, trained)
     if chief:
         result["train_seconds"] = trained
         files.atomic_write(os.path.join(workdir, runs.METRICS_FILE),

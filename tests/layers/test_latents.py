@@ -559,6 +559,31 @@ class ConcreteLatentTest(tf.test.TestCase, parameterized.TestCase):
         self.assertGreater(np.abs(first["sample"] - second["sample"]).max(), 0.0)
 
     @parameterized.named_parameters(*_KINDS)
+    def test_noise_seed_samples_repeatably_whatever_training(self, kind):
+        layer = self.layer(kind, seed=9)
+        seed = tf.constant([3, 4])
+        a = layer(self.logits, training=False, noise_seed=seed)
+        b = layer(self.logits, training=True, noise_seed=seed)
+        c = layer(self.logits, training=False, noise_seed=seed + 1)
+        self.assertAllEqual(a["sample"], b["sample"])
+        self.assertGreater(np.abs(a["sample"] - c["sample"]).max(), 0.0)
+        # A sample, not the inference value.
+        self.assertGreater(np.abs(a["sample"] - a["probs"]).max(), 1e-3)
+
+    @parameterized.named_parameters(
+        ("bernoulli_mc", "bernoulli", "mc", 0.2), ("bernoulli_discrete", "bernoulli", "discrete", 0.2),
+        ("categorical_mc", "categorical", "mc", [0.1, 0.2, 0.3, 0.4]),
+        ("categorical_discrete", "categorical", "discrete", [0.1, 0.2, 0.3, 0.4]))
+    def test_prior_probs_call_argument_equals_the_constructor_prior(self, kind, kl, prior):
+        seed = tf.constant([5, 6])
+        fixed = self.layer(kind, kl=kl, prior_probs=prior)(self.logits, noise_seed=seed)
+        given = self.layer(kind, kl=kl)(self.logits, noise_seed=seed,
+                                        prior_probs=tf.constant(prior, tf.float32))
+        self.assertAllClose(given["kl"], fixed["kl"], rtol=1e-5, atol=1e-6)
+        default = self.layer(kind, kl=kl)(self.logits, noise_seed=seed)
+        self.assertGreater(np.abs(default["kl"] - fixed["kl"]).max(), 1e-3)
+
+    @parameterized.named_parameters(*_KINDS)
     def test_training_with_unknown_batch_in_tf_function_and_xla(self, kind):
         tau = 0.6
         expected = self.layer(kind, temperature=tau, kl="mc", seed=4)(self.logits, training=True)

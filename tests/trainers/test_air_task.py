@@ -1,4 +1,4 @@
-"""Tests for trainers/tasks/air.py: AIR on the one training loop, on Multi-MNIST.
+"""Tests for trainers/tasks/air.py: AIR and T-AIR on the one training loop.
 
 The training test runs the `tiny` config (24x24 scenes, N = 3, LSTM 16) for a
 few steps, without XLA.
@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.trainers import training
+from tfpaint import metrics
 from trainers import tasks
 from trainers import train_lib
 from trainers.configs import air as configs
@@ -77,6 +78,11 @@ class AirTaskTest(tf.test.TestCase, parameterized.TestCase):
 
     @parameterized.named_parameters(
         ("dataset", dict(dataset="mnist", image_size=None), "AIR trains on multi_mnist"),
+        ("z_pres", dict(z_pres="gumbel"), "`z_pres` must be one of"),
+        ("decoder", dict(decoder="mlp"), "`decoder` must be one of"),
+        ("window", dict(window_range=(0.5, 0.2)), "`window_range` must be"),
+        ("temperature", dict(presence_temperature=0.0),
+         "`presence_temperature` must be a finite number > 0"),
         ("steps", dict(max_steps=1), r"`max_steps` \(1\) must be at least `max_objects`"),
         ("prior", dict(presence_prob=0.0), r"`presence_prob` must be in \(0, 1\)"),
         ("where", dict(where_prior=(0.0, -1.0, 1.0)), "`where_prior` must be"),
@@ -101,6 +107,41 @@ class AirTaskTest(tf.test.TestCase, parameterized.TestCase):
         counts = training.scalars(os.path.join(workdir, "train"), "count")
         self.assertEqual(len(counts), 4)
         training.summary_image(os.path.join(workdir, "eval"), "air/steps")
+
+    def test_slow_concrete_z_pres_trains(self):
+        workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+        result, state, _ = training.train_quietly(tiny_config(z_pres="concrete"), workdir)
+        self.assertEqual(int(state.step.numpy()), 4)
+        self.assertIsNone(state.model.baseline_net)
+        self.assertTrue(math.isfinite(result["neg_elbo_nats"]))
+        self.assertIn("count_accuracy", result)
+        self.assertEqual(set(training.scalars(os.path.join(workdir, "train"), "neg_elbo")),
+                         {1, 2, 3, 4})
+
+    def test_slow_t_air_on_rectangles_scores_moves(self):
+        workdir = tempfile.mkdtemp(dir=self.get_temp_dir())
+        config = configs.get_config("t_air_rectangles_window")
+        config.update(dict(num_train=32, num_test=16, batch_size=8, steps=2, eval_every=2,
+                           checkpoint_every=2, log_every=1, rnn_units=8, mlp_units=8,
+                           latent_units=2, glimpse_size=6, template_size=8, iwae_samples=2,
+                           num_summary_images=4))
+        result, state, _ = training.train_quietly(config, workdir)
+        model = state.model
+        self.assertEqual((model.decoder, model.z_pres, model.window_range),
+                         ("template", "none", (0.15, 0.55)))
+        self.assertContainsSubset({"own_move_rate", "covering_move_rate", "mse_per_pixel",
+                                   "neg_elbo_nats"}, set(result))
+        self.assertNotIn("count_accuracy", result)
+        # The rates are those of the model's moves on the held-out images.
+        task = tasks.get_task(config)
+        train_lib.resolve_config(task)
+        held_out = task.load_data()[1].examples(16)
+        outputs = train_lib.predict_in_batches(task.eval_function(model, jit=False),
+                                               held_out.images)
+        own, _ = metrics.own_move_assignment(outputs["masks"], held_out.shapes)
+        self.assertAllClose(result["own_move_rate"], np.mean(own))
+        for tag in ("air/steps", "air/objects"):
+            training.summary_image(os.path.join(workdir, "eval"), tag)
 
 
 if __name__ == "__main__":

@@ -293,6 +293,40 @@ class BudgetTest(tf.test.TestCase):
         with open(os.path.join(workdir, "metrics.json")) as f:
             self.assertEqual(json.load(f)["step"], stopped)
 
+    def test_on_eval_sees_every_evaluation_and_may_stop_the_run(self):
+        workdir = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), "run")
+        calls = []
+
+        def on_eval(step, metrics, seconds):
+            calls.append((step, dict(metrics), seconds))
+            return step == 10  # stop at the second evaluation
+
+        result, state, _ = train(toy_config(steps=20), workdir, on_eval=on_eval)
+        self.assertEqual([c[0] for c in calls], [5, 10])
+        self.assertEqual(int(state.step.numpy()), 10)
+        # The final metrics are those of the stopping evaluation, not a second one.
+        self.assertAllClose(result["squared_error"], calls[-1][1]["squared_error"])
+        self.assertGreater(calls[1][2], calls[0][2])  # training seconds so far grow
+        prefixes = runs.checkpoint_prefixes(os.path.join(workdir, "checkpoints"))
+        self.assertEqual(os.path.basename(prefixes[-1]), "ckpt-10")
+        seconds = training.scalars(os.path.join(workdir, "eval"), "train_seconds")
+        self.assertEqual(sorted(seconds), [5, 10])
+        self.assertAllClose(seconds[10], calls[1][2], rtol=1e-5)
+
+    def test_on_eval_sees_the_final_evaluation(self):
+        workdir = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), "run")
+        steps = []
+        train(toy_config(steps=7), workdir, on_eval=lambda s, m, t: steps.append(s))
+        self.assertEqual(steps, [5, 7])
+
+    def test_on_eval_is_refused_with_several_workers(self):
+        # An instance that was never started: the check comes before any use,
+        # and no collective runtime is set up for the rest of this process.
+        strategy = object.__new__(tf.distribute.MultiWorkerMirroredStrategy)
+        with self.assertRaisesRegex(ValueError, "`on_eval` stops one process"):
+            train(toy_config(), tempfile.mkdtemp(dir=self.get_temp_dir()), strategy=strategy,
+                  on_eval=lambda s, m, t: False)
+
 
 _THREADS_SCRIPT = """
 import tensorflow as tf

@@ -182,6 +182,11 @@ class ConcreteLatent(keras.layers.Layer):
             (the last axis) for "categorical".
         probs: the same, as probabilities; give exactly one of the two.
         training: whether to sample.
+        noise_seed: optional `(2,)` int seed: sample with this stateless
+            seed, whatever `training` (an evaluation's fixed noise).
+        prior_probs: optional, for this call, the prior's probabilities as
+            a tensor broadcastable to the input (instead of the constructor's
+            `prior_probs`; an annealed prior, a prior per unit).
 
     Returns:
         Dict with, of the input's shape `(batch, ..., D)`: `sample`, `probs`,
@@ -322,7 +327,7 @@ class ConcreteLatent(keras.layers.Layer):
             return tf.cast(x > 0.0, x.dtype)
         return tf.one_hot(tf.argmax(x, axis=-1), tf.shape(x)[-1], dtype=x.dtype)
 
-    def call(self, logits=None, probs=None, training=False):
+    def call(self, logits=None, probs=None, training=False, noise_seed=None, prior_probs=None):
         # Shapes: `(B, ..., D)`, D units ("bernoulli") or K classes
         # ("categorical"); `(B, ..., E)` per event: D units, or nothing for K.
         if (logits is None) == (probs is None):
@@ -342,8 +347,9 @@ class ConcreteLatent(keras.layers.Layer):
         else:
             probs = tf.nn.softmax(logits, axis=-1)  # (B, ..., D)
         q = self._relaxed(logits, self.temperature)
-        if training:
-            seed = tf.cast(self.seed_generator.next(), tf.int32)
+        if training or noise_seed is not None:
+            seed = tf.cast(self.seed_generator.next() if noise_seed is None else noise_seed,
+                           tf.int32)
             x = q.sample(seed=seed)  # (B, ..., D) the logit sample
             relaxed = tf.sigmoid(x) if self.kind == "bernoulli" else tf.exp(x)  # (B, ..., D)
             if self.straight_through:
@@ -363,7 +369,15 @@ class ConcreteLatent(keras.layers.Layer):
             else:
                 x = (1.0 - sample) * math.log(eps)  # (B, ..., D)
         log_prob = q.log_prob(x)  # (B, ..., E)
-        prior_logits = self._prior_logits(tf.shape(logits)[-1], logits.dtype)  # () or (K,)
+        if prior_probs is None:
+            prior_logits = self._prior_logits(tf.shape(logits)[-1], logits.dtype)  # () or (K,)
+        else:
+            prior_probs = tf.cast(prior_probs, logits.dtype)
+            if self.kind == "bernoulli":
+                prior_probs = tf.clip_by_value(prior_probs, eps, 1.0 - eps)
+                prior_logits = tf.math.log(prior_probs) - tf.math.log1p(-prior_probs)
+            else:
+                prior_logits = tf.math.log(tf.clip_by_value(prior_probs, eps, 1.0))
         if self.kl == "mc":
             prior_tau = self.prior_temperature or self.temperature
             prior = self._relaxed(tf.ones_like(logits) * prior_logits, prior_tau)

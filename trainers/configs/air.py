@@ -10,6 +10,8 @@ the shared fields and their meaning are in `trainers/configs/common.py`.
 
 import math
 
+from ml_collections import config_dict
+
 from trainers.configs import common
 
 DEFAULT = "multi_mnist_cpu"
@@ -38,6 +40,22 @@ def base():
     c.where_prior = (math.log(0.4), 0.5, 1.0)
     c.likelihood_scale = 0.3  # sigma of the Gaussian likelihood per pixel
     c.decoder_bias = -2.0  # the decoder's starting logit bias (pyro's tutorial)
+    # z_pres: "bernoulli" (score-function gradient, NVIL baseline), "concrete"
+    # (relaxed, reparameterised, at presence_temperature) or "none" (every
+    # step present: a fixed number of steps, as T-AIR).
+    c.z_pres = "bernoulli"
+    c.presence_temperature = 0.5
+    # Divide z_pres' score-function signal (ELBO minus baseline, hundreds of
+    # nats) by its batch standard deviation when above 1 (NVIL).
+    c.normalize_signal = False
+    # "glimpse" (AIR's MLP decoder) or "template" (T-AIR: the template writer
+    # paints each step's template with the "over" rule, thesis 4.2).
+    c.decoder = "glimpse"
+    c.templates = ("square",)  # the template decoder's templates
+    c.template_size = 16  # side of its template masks
+    # (low, high): each window side as a fraction of the image's, squashed
+    # into this range (None: free, exp of the log-scale latent).
+    c.window_range = config_dict.placeholder(tuple)
     c.batch_size = 64
     c.learning_rate = 1e-4  # the DM-VAE paper's Adam rate for its AIR and DM-VAE
     c.steps = 100_000
@@ -57,7 +75,7 @@ def multi_mnist_paper():
 
 
 def multi_mnist_cpu():
-    """A CPU-sized AIR: LSTM 128, 20,000 scenes, a faster rate.
+    """A CPU-sized AIR: LSTM 128, 20,000 scenes, a faster rate, decayed.
 
         bazel run //trainers:air -- --config=multi_mnist_cpu
     """
@@ -66,8 +84,55 @@ def multi_mnist_cpu():
     c.mlp_units = 128
     c.num_train = 20_000
     c.learning_rate = 1e-3
-    c.eval_every = 500
-    c.checkpoint_every = 500
+    # Departures, measured in BENCHMARKS.md ("AIR"): the relaxed z_pres (off
+    # chance within 1,000 steps, where the score-function z_pres took 2,000 to
+    # 2,500); a window prior of 0.45 of the scene (digits are 20-28 of 50
+    # pixels), tighter than the base's; the rate decayed over 50,000 steps
+    # (about an hour here).
+    c.z_pres = "concrete"
+    c.where_prior = (math.log(0.45), 0.2, 1.0)
+    c.lr_schedule = "cosine"
+    c.steps = 50_000
+    c.eval_every = 1000
+    c.checkpoint_every = 1000
+    return c
+
+
+def t_air_rectangles():
+    """T-AIR on 2-Rectangles (thesis 4.2, fig 4.4): 2 steps of the square
+    template, windows free. The thesis found it paints one move over both
+    rectangles, as T-DRAW does.
+
+        bazel run //trainers:air -- --config=t_air_rectangles
+    """
+    c = base()
+    c.dataset = "2_rectangles"
+    c.num_train, c.num_test = 50_000, 1000
+    c.decoder = "template"
+    c.z_pres = "none"
+    c.max_steps = 2
+    c.glimpse_size = 12
+    c.rnn_units = 128
+    c.mlp_units = 128
+    c.latent_units = 8
+    c.where_prior = (math.log(0.5), 0.5, 1.0)
+    c.likelihood_scale = 0.3
+    c.learning_rate = 1e-3
+    c.steps = 20_000
+    c.eval_every = 2000
+    c.checkpoint_every = 2000
+    return c
+
+
+def t_air_rectangles_window():
+    """T-AIR on 2-Rectangles with its windows constrained to the rectangles'
+    sides (5-14 of 28 pixels, so 0.15-0.55 of the image): the trick with
+    which the thesis found T-AIR take the rectangles one by one.
+
+        bazel run //trainers:air -- --config=t_air_rectangles_window
+    """
+    c = t_air_rectangles()
+    c.window_range = (0.15, 0.55)
     return c
 
 
@@ -94,5 +159,6 @@ def tiny():
     return c
 
 
-CONFIGS, get_config = common.named_configs(multi_mnist_paper, multi_mnist_cpu, tiny,
+CONFIGS, get_config = common.named_configs(multi_mnist_paper, multi_mnist_cpu,
+                                           t_air_rectangles, t_air_rectangles_window, tiny,
                                            default=DEFAULT)

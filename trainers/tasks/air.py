@@ -1,12 +1,16 @@
-"""AIR's task: AIR on the one training loop, on Multi-MNIST.
+"""AIR's task: AIR and T-AIR on the one training loop.
 
 Loss: AIR's `loss_terms`: the negative ELBO (a Gaussian likelihood, the KLs of
 z_what and z_where over present steps, and log q(z_pres) - log p(z_pres) under
-the geometric count prior), the score-function surrogate of z_pres with the
-data-dependent baseline, and the baseline's squared error. Held-out metrics:
-count accuracy, the IoU of matched boxes, the negative ELBO and an
-importance-weighted bound. Pictures: the canvas after each step with that
-step's box, beside the scene.
+the geometric count prior), and for discrete z_pres the score-function
+surrogate with the data-dependent baseline and the baseline's squared error.
+Held-out metrics: the negative ELBO and an importance-weighted bound, and
+the mean squared error per pixel; on Multi-MNIST the count accuracy (overall
+and per true count) and the IoU of matched boxes; on a shapes set with the
+template decoder (T-AIR) the own-move rate and the rate of one move covering
+every shape (thesis 4.1-4.2). Pictures: the canvas after each step with that
+step's box, beside the scene (`air/steps`), and each step's own writing
+(`air/objects`).
 """
 
 import math
@@ -17,6 +21,7 @@ import tensorflow as tf
 from tfpaint import losses
 from tfpaint import metrics
 from tfpaint import summaries
+from tfpaint.data import shapes
 from tfpaint.models import air
 from trainers.configs import common
 from trainers.tasks import base
@@ -30,8 +35,18 @@ class AirTask(base.Task):
 
     def validate(self):
         c = self.config
-        if c.dataset != "multi_mnist":
-            raise ValueError(f"AIR trains on multi_mnist. Received: dataset={c.dataset!r}")
+        if c.dataset != "multi_mnist" and c.dataset not in shapes.SHAPE_DATASETS:
+            raise ValueError("AIR trains on multi_mnist or a synthetic shapes set. Received: "
+                             f"dataset={c.dataset!r}")
+        common.check_choice(c, "z_pres", air.Z_PRES)
+        common.check_choice(c, "decoder", air.DECODERS)
+        common.check_positive(c, "presence_temperature")
+        common.check_int(c, "template_size", 1)
+        if c.window_range is not None:
+            low_high = tuple(c.window_range)
+            if len(low_high) != 2 or not 0.0 < low_high[0] < low_high[1]:
+                raise ValueError("`window_range` must be (low, high) with 0 < low < high. "
+                                 f"Received: {low_high}")
         for name in ("max_objects", "max_steps", "glimpse_size", "rnn_units", "mlp_units",
                      "latent_units", "iwae_samples"):
             common.check_int(c, name, 1)
@@ -47,17 +62,23 @@ class AirTask(base.Task):
                              f"sd > 0), finite. Received: {prior}")
         if not math.isfinite(c.decoder_bias):
             raise ValueError(f"`decoder_bias` must be finite. Received: {c.decoder_bias}")
-        if c.max_steps < c.max_objects:
+        if c.dataset == "multi_mnist" and c.z_pres != "none" and c.max_steps < c.max_objects:
             raise ValueError(f"`max_steps` ({c.max_steps}) must be at least `max_objects` "
                              f"({c.max_objects}): AIR explains one digit per step.")
 
     def describe(self):
         c = self.config
-        return (f"AIR, N={c.max_steps} steps, glimpse {c.glimpse_size}, {c.dataset} with "
-                f"0-{c.max_objects} digits")
+        model = "T-AIR" if c.decoder == "template" else "AIR"
+        data = (f"{c.dataset} with 0-{c.max_objects} digits" if c.dataset == "multi_mnist"
+                else c.dataset)
+        window = "" if c.window_range is None else f", windows {tuple(c.window_range)}"
+        return (f"{model}, N={c.max_steps} steps, z_pres {c.z_pres}, glimpse "
+                f"{c.glimpse_size}{window}, {data}")
 
     def data_options(self):
-        return {"max_objects": self.config.max_objects}
+        if self.config.dataset == "multi_mnist":
+            return {"max_objects": self.config.max_objects}
+        return {}
 
     def build_model(self, image_shape):
         c = self.config
@@ -72,6 +93,12 @@ class AirTask(base.Task):
             where_prior=tuple(c.where_prior),
             likelihood_scale=c.likelihood_scale,
             decoder_bias=c.decoder_bias,
+            z_pres=c.z_pres,
+            presence_temperature=c.presence_temperature,
+            decoder=c.decoder,
+            templates=tuple(c.templates),
+            template_size=c.template_size,
+            window_range=None if c.window_range is None else tuple(c.window_range),
             seed=c.seed,
         )
 
@@ -89,7 +116,7 @@ class AirTask(base.Task):
         if training and self.config.presence_prob_anneal_steps:
             model.presence_prob.assign(self.presence_prob())
         outputs = model(batch["image"], training=training)
-        loss, parts = model.loss_terms(outputs)
+        loss, parts = model.loss_terms(outputs, normalize_signal=self.config.normalize_signal)
         parts.update({k: outputs[k] for k in ("kl_what", "kl_where", "kl_pres", "count")})
         return loss, parts
 
@@ -103,8 +130,9 @@ class AirTask(base.Task):
             stacked = base.stack_samples(
                 lambda k: {"elbo": model(images, noise_seed=tf.stack([11, 1000 * k]))["elbo"]},
                 samples, ("elbo",), images.dtype)["elbo"]  # (K, B)
-            keep = ("canvases", "canvas", "boxes", "z_pres", "count")
-            result = {k: outputs[k] for k in keep}
+            keep = ("canvases", "canvas", "objects", "boxes", "z_pres", "count", "masks",
+                    "colors")
+            result = {k: outputs[k] for k in keep if k in outputs}
             result["neg_elbo"] = -tf.reduce_mean(stacked, axis=0)
             result["iwae"] = -losses.importance_weighted_bound(stacked)
             return result
@@ -112,10 +140,20 @@ class AirTask(base.Task):
         return tf.function(scores, jit_compile=jit)
 
     def evaluate(self, outputs, examples):
+        result = {"neg_elbo_nats": float(np.mean(outputs["neg_elbo"])),
+                  f"iwae_{self.config.iwae_samples}_nats": float(np.mean(outputs["iwae"])),
+                  "mse_per_pixel": metrics.mse_per_pixel(outputs["canvas"], examples.images)}
+        if examples.shapes is not None and "masks" in outputs:
+            own, _ = metrics.own_move_assignment(outputs["masks"], examples.shapes)
+            result["own_move_rate"] = float(np.mean(own))
+            if examples.images.shape[-1] == 1:
+                covering = metrics.covering_move(outputs["masks"], outputs["colors"],
+                                                 examples.shapes)
+                result["covering_move_rate"] = float(np.mean(covering))
         scenes = examples.scenes
-        result = {"count_accuracy": metrics.count_accuracy(outputs["count"], scenes.counts),
-                  "neg_elbo_nats": float(np.mean(outputs["neg_elbo"])),
-                  f"iwae_{self.config.iwae_samples}_nats": float(np.mean(outputs["iwae"]))}
+        if scenes is None:
+            return result
+        result["count_accuracy"] = metrics.count_accuracy(outputs["count"], scenes.counts)
         iou, pairs = metrics.matched_box_iou(outputs["boxes"], outputs["z_pres"] > 0.5,
                                              scenes.boxes, scenes.valid)
         if pairs:
@@ -131,4 +169,6 @@ class AirTask(base.Task):
         # Each step's box only where that step drew an object.
         boxes = np.where(outputs["z_pres"][..., None] > 0.5, outputs["boxes"], np.nan)
         return {"air/steps": summaries.progress_grid(outputs["canvases"], examples.images,
-                                                     boxes=boxes)}
+                                                     boxes=boxes),
+                "air/objects": summaries.progress_grid(outputs["objects"], examples.images,
+                                                       boxes=boxes)}
