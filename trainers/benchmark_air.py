@@ -85,15 +85,14 @@ def run_seed(seed, workdir):
                "wall_minutes": (time.perf_counter() - started) / 60.0,
                **{k: float(v) for k, v in metrics.items()}}
         rows.append(row)
-        recent = [r["count_accuracy"] for r in rows[-FLAGS.confirm:]]
-        return len(recent) == FLAGS.confirm and min(recent) >= FLAGS.target
+        return reached(rows) is not None
 
-    train_lib.train(task, workdir, on_eval=on_eval)
+    _, state = train_lib.train(task, workdir, on_eval=on_eval)
     met = reached(rows)
     result = {"seed": seed, "config": config.name, "workdir": workdir, "rows": rows,
               "target_minutes": None if met is None else rows[met]["train_minutes"],
               "target_step": None if met is None else rows[met]["step"],
-              "confusion": confusion(task, workdir)}
+              "confusion": confusion(task, state.model)}
     keras.backend.clear_session()
     return result
 
@@ -107,10 +106,9 @@ def reached(rows):
     return None
 
 
-def confusion(task, workdir):
+def confusion(task, model):
     """Rows: the true count; columns: the inferred count (0..N), on the held-out
-    scenes, with the run's last checkpoint."""
-    model, _, _ = runs.restore_model(workdir)
+    scenes, with the trained model."""
     test = task.load_data()[1].examples(task.config.num_test)
     count = train_lib.predict_in_batches(
         lambda x: {"count": model(x, training=False)["count"]}, test.images)["count"]

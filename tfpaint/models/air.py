@@ -48,6 +48,21 @@ Z_PRES = ("bernoulli", "concrete", "none")
 DECODERS = ("glimpse", "template")
 
 
+def check_window_range(window_range):
+    """`window_range` as a tuple of two floats (or None).
+
+    Raises:
+        ValueError: unless it is None or `(low, high)` with 0 < low < high.
+    """
+    if window_range is None:
+        return None
+    values = tuple(float(v) for v in window_range)
+    if len(values) != 2 or not 0.0 < values[0] < values[1]:
+        raise ValueError("`window_range` must be (low, high) with 0 < low < high. "
+                         f"Received: {values}")
+    return values
+
+
 @keras.saving.register_keras_serializable(package="tfpaint")
 class AIR(keras.Model):
     """AIR: a variable number of objects, each attended, encoded and written back.
@@ -157,11 +172,7 @@ class AIR(keras.Model):
             raise ValueError(f"`likelihood_scale` must be > 0. Received: {likelihood_scale}")
         if decoder not in DECODERS:
             raise ValueError(f"`decoder` must be one of {DECODERS}. Received: {decoder!r}")
-        if window_range is not None:
-            window_range = tuple(float(v) for v in window_range)
-            if len(window_range) != 2 or not 0.0 < window_range[0] < window_range[1]:
-                raise ValueError("`window_range` must be (low, high) with 0 < low < high. "
-                                 f"Received: {window_range}")
+        window_range = check_window_range(window_range)
         self.image_shape = image_shape
         self.max_steps = int(max_steps)
         self.glimpse_size = int(glimpse_size)

@@ -42,11 +42,7 @@ class AirTask(base.Task):
         common.check_choice(c, "decoder", air.DECODERS)
         common.check_positive(c, "presence_temperature")
         common.check_int(c, "template_size", 1)
-        if c.window_range is not None:
-            low_high = tuple(c.window_range)
-            if len(low_high) != 2 or not 0.0 < low_high[0] < low_high[1]:
-                raise ValueError("`window_range` must be (low, high) with 0 < low < high. "
-                                 f"Received: {low_high}")
+        air.check_window_range(c.window_range)
         for name in ("max_objects", "max_steps", "glimpse_size", "rnn_units", "mlp_units",
                      "latent_units", "iwae_samples"):
             common.check_int(c, name, 1)
@@ -98,7 +94,7 @@ class AirTask(base.Task):
             decoder=c.decoder,
             templates=tuple(c.templates),
             template_size=c.template_size,
-            window_range=None if c.window_range is None else tuple(c.window_range),
+            window_range=c.window_range,
             seed=c.seed,
         )
 
@@ -144,12 +140,7 @@ class AirTask(base.Task):
                   f"iwae_{self.config.iwae_samples}_nats": float(np.mean(outputs["iwae"])),
                   "mse_per_pixel": metrics.mse_per_pixel(outputs["canvas"], examples.images)}
         if examples.shapes is not None and "masks" in outputs:
-            own, _ = metrics.own_move_assignment(outputs["masks"], examples.shapes)
-            result["own_move_rate"] = float(np.mean(own))
-            if examples.images.shape[-1] == 1:
-                covering = metrics.covering_move(outputs["masks"], outputs["colors"],
-                                                 examples.shapes)
-                result["covering_move_rate"] = float(np.mean(covering))
+            result.update(base.move_rates(outputs["masks"], outputs["colors"], examples))
         scenes = examples.scenes
         if scenes is None:
             return result

@@ -9,8 +9,10 @@ XLA on or off. A new model family is a subclass registered in
 `trainers.tasks.TASKS`.
 """
 
+import numpy as np
 import tensorflow as tf
 
+from tfpaint import metrics
 from tfpaint.data import pipelines
 from tfpaint.data import registry
 from trainers import optimization
@@ -143,3 +145,21 @@ def stack_samples(sample_fn, samples, keys, dtype):
     arrays = {key: tf.TensorArray(dtype, size=samples) for key in keys}
     _, arrays = tf.while_loop(lambda k, _: k < samples, body, [tf.constant(0), arrays])
     return {key: array.stack() for key, array in arrays.items()}
+
+
+def move_rates(masks, colors, examples):
+    """The own-move rate of a model's moves on a shapes set and, on grayscale
+    images, the covering-move rate (one move over every shape: thesis 4.1's
+    local minimum). T-DRAW's and T-AIR's evaluation.
+
+    Args:
+        masks: `(B, T, H, W, 1)` each move's placed template.
+        colors: `(B, T, C)` each move's colour.
+        examples: the `Examples` of the same B images, with `shapes`.
+    """
+    own, _ = metrics.own_move_assignment(masks, examples.shapes)
+    result = {"own_move_rate": float(np.mean(own))}
+    if examples.images.shape[-1] == 1:
+        covering = metrics.covering_move(masks, colors, examples.shapes)
+        result["covering_move_rate"] = float(np.mean(covering))
+    return result

@@ -129,13 +129,7 @@ class DrawTask(base.Task):
                   f"iwae_{self.config.iwae_samples}_nats": float(np.mean(outputs["iwae"])),
                   "mse_per_pixel": metrics.mse_per_pixel(outputs["canvas"], examples.images)}
         if examples.shapes is not None and "masks" in outputs:
-            own, _ = metrics.own_move_assignment(outputs["masks"], examples.shapes)
-            result["own_move_rate"] = float(np.mean(own))
-            if examples.images.shape[-1] == 1:
-                # Thesis 4.1's local minimum: one move over every shape.
-                covering = metrics.covering_move(outputs["masks"], outputs["colors"],
-                                                 examples.shapes)
-                result["covering_move_rate"] = float(np.mean(covering))
+            result.update(base.move_rates(outputs["masks"], outputs["colors"], examples))
         return result
 
     def pictures(self, outputs, examples):
