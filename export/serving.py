@@ -39,6 +39,13 @@ AIR (`AirSignatures`):
   object's own reconstruction, in place; zeros where `present` is 0) and
   `canvas` (their sum), from the posterior means.
 
+WS-RAM (`WsRamSignatures`):
+- `classify` (also `serving_default`): `image` -> `logits` and
+  `probabilities` `[batch, classes]`, `boxes` `[batch, N, 4]` (each
+  glimpse's window `(x0, y0, x1, y1)` in pixels), from the attention
+  policy's mode (each location's mean and the likeliest scale): one answer
+  per image, the same on every request.
+
 All signatures check their inputs inside the graph (shape, value range,
 finite values), so TF Serving answers a bad request with an error that names
 the problem instead of returning a wrong picture. dtype is checked by the
@@ -66,6 +73,7 @@ from tfpaint.models import air
 from tfpaint.models import draw
 from tfpaint.models import painter
 from tfpaint.models import stawm
+from tfpaint.models import ws_ram
 
 SERVING_OUTPUTS = ("canvas", "canvases", "where", "what", "which")
 MOVES_OUTPUTS = ("canvas", "where", "what", "which")
@@ -439,6 +447,31 @@ class AirSignatures(Signatures):
         }
 
 
+class WsRamSignatures(Signatures):
+    """`classify` of WS-RAM (module docstring): the class and the glimpse boxes."""
+
+    def __init__(self, model, jit=False):
+        super().__init__(model, jit)
+        self.classify = self._image_signature(self._classify_fn, CLASSIFY_OUTPUTS)
+
+    def endpoints(self):
+        return {"serving_default": self.classify, "classify": self.classify}
+
+    def _classify_fn(self, image):
+        outputs = self.model(image, training=False)  # the mode policy: one sequence
+        logits = outputs["logits"][:, 0]  # (B, K)
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1),
+                "boxes": outputs["boxes"][:, 0]}
+
+    def metadata(self):
+        return {
+            **super().metadata(),
+            "num_glimpses": self.model.num_glimpses,
+            "signatures": {name: self._image_metadata(CLASSIFY_OUTPUTS)
+                           for name in ("serving_default", "classify")},
+        }
+
+
 def signatures_for(model, jit=False):
     """The `Signatures` of a model's family.
 
@@ -453,9 +486,11 @@ def signatures_for(model, jit=False):
         return DrawSignatures(model, jit=jit)
     if isinstance(model, air.AIR):
         return AirSignatures(model, jit=jit)
+    if isinstance(model, ws_ram.WSRAM):
+        return WsRamSignatures(model, jit=jit)
     raise TypeError(
         f"No serving signatures for {type(model).__name__}: export knows Painters "
-        "(SimplePainter, ConvPainter, RecurrentPainter), STAWM, DRAW and AIR."
+        "(SimplePainter, ConvPainter, RecurrentPainter), STAWM, DRAW, AIR and WS-RAM."
     )
 
 

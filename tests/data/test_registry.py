@@ -18,7 +18,7 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
     def test_names(self):
         self.assertEqual(
             tuple(registry.DATASETS),
-            shapes.SHAPE_DATASETS + ("multi_mnist", "mnist", "mnist_binarized", "faces",
+            shapes.SHAPE_DATASETS + ("multi_mnist", "translated_mnist", "mnist", "mnist_binarized", "faces",
                                      "mnist_full", "mnist_full_binarized", "binarized_mnist",
                                      "omniglot", "cifar10", "cifar10_gray", "celeb_a"))
         for name, spec in registry.DATASETS.items():
@@ -64,6 +64,26 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
         self.assertLen(examples, 5)
         self.assertLen(examples.shapes, 5)
         np.testing.assert_array_equal(examples.shapes.masks, test.shapes.masks[:5])
+
+    def test_translated_mnist_is_one_labelled_digit_per_scene(self):
+        train = registry.load("translated_mnist", "train", num_examples=200, image_size=40)
+        test = registry.load("translated_mnist", "test", num_examples=100, image_size=40)
+        self.assertEqual(train.image_shape, (40, 40, 1))
+        self.assertEqual(registry.spec("translated_mnist").side(), 100)  # the paper's
+        self.assertAllEqual(train.scenes.counts, np.ones(200))
+        self.assertAllEqual(train.labels, train.scenes.labels[:, 0])
+        self.assertEqual(set(train.labels.tolist()), set(range(10)))
+        # Each digit's ink box fits the sides drawn: 1/4 to 1/2 of the scene.
+        boxes = train.scenes.boxes[:, 0]  # (N, 4) y0, x0, y1, x1
+        sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        self.assertLessEqual(sides.max(), 20)
+        self.assertGreaterEqual(sides.max(), 15)
+        self.assertGreater(np.ptp(boxes[:, 0]), 15)  # placed all over the scene
+        # Held-out scenes: another seed, and only held-out digits.
+        self.assertFalse(np.array_equal(train.images[:100], test.images))
+        examples = test.examples()
+        self.assertAllEqual(examples.labels, test.labels)
+        self.assertIs(examples.scenes, test.scenes)
 
     def test_image_size_of_generated_sets(self):
         data = registry.load("2_shapes", "train", num_examples=10, image_size=40)

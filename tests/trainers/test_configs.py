@@ -72,6 +72,9 @@ class ConfigsTest(tf.test.TestCase, parameterized.TestCase):
         elif family == "air":
             self.assertEqual(outputs["canvases"].shape, (1, config.max_steps, *shape))
             self.assertEqual(outputs["z_what"].shape, (1, config.max_steps, config.latent_units))
+        elif family == "ws_ram":
+            self.assertEqual(outputs["thetas"].shape, (1, 1, config.num_glimpses, 6))
+            self.assertEqual(outputs["logits"].shape, (1, 1, 10))
         else:
             self.assertEqual(outputs["thetas"].shape, (1, config.num_glimpses, 6))
             self.assertEqual("logits" in outputs, config.objective != "draw")
@@ -122,7 +125,7 @@ class SchemaTest(tf.test.TestCase):
         fields = {family: set(module.base()) for family, module in FAMILIES.items()}
         declared = (set(common.base()) | set(common.add_template_writer(common.base()))
                     | set(common.add_importance_weighted_bound(common.base()))
-                    | set(common.add_glimpse(common.base())))
+                    | set(common.add_glimpse_sequence(common.base())))
         for a, b in itertools.combinations(sorted(fields), 2):
             self.assertEqual(fields[a] & fields[b] - declared, set(),
                              f"fields of both {a} and {b} must be declared in configs/common.py")

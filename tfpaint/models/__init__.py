@@ -6,3 +6,4 @@ from tfpaint.models.painter import ConvPainter
 from tfpaint.models.painter import RecurrentPainter
 from tfpaint.models.painter import SimplePainter
 from tfpaint.models.stawm import STAWM
+from tfpaint.models.ws_ram import WSRAM

@@ -80,6 +80,14 @@ def add_glimpse(c):
     return c
 
 
+def add_glimpse_sequence(c):
+    """Adds the glimpse's side and the number of glimpses, for the families
+    that classify from a sequence of glimpses (STAWM, WS-RAM). Returns `c`."""
+    c = add_glimpse(c)
+    c.num_glimpses = 8  # glimpses taken of each image
+    return c
+
+
 def add_importance_weighted_bound(c):
     """Adds the held-out importance-weighted bound's field, for the families
     with a variational bound (DRAW, AIR). Returns `c`."""

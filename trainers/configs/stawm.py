@@ -20,13 +20,12 @@ DEFAULT = "mnist_8x8_15min"
 
 def base():
     """The STAWM fields; defaults are the MNIST 8x8 classifier (D.1)."""
-    c = common.add_glimpse(common.base())
+    c = common.add_glimpse_sequence(common.base())
     c.task = "stawm"
     # Data: the whole offline MNIST (the common default: 4,500 training
     # digits, 500 held out).
     # Objective and model (section 3, appendix D.1).
     c.objective = "classify"  # classify | draw | self_supervised | sketchpad
-    c.num_glimpses = 8
     c.memory_size = 256
     c.rnn_units = 512  # M x 2
     c.context_filters = (64, 128, 256)

@@ -8,8 +8,9 @@ from trainers.tasks.air import AirTask
 from trainers.tasks.draw import DrawTask
 from trainers.tasks.painter import PainterTask
 from trainers.tasks.stawm import StawmTask
+from trainers.tasks.ws_ram import WsRamTask
 
-TASKS = {cls.name: cls for cls in (PainterTask, StawmTask, DrawTask, AirTask)}
+TASKS = {cls.name: cls for cls in (PainterTask, StawmTask, DrawTask, AirTask, WsRamTask)}
 
 
 def get_task(config):
