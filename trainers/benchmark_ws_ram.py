@@ -47,6 +47,8 @@ flags.DEFINE_list("algorithms", ["var", "ws_ram", "ws_ram+q", "ws_ram+q+c"],
 flags.DEFINE_list("seeds", ["0"], "Seeds: one run of every algorithm each.")
 flags.DEFINE_integer("steps", 6000, "Training steps of every run.")
 flags.DEFINE_integer("eval_every", 500, "Steps between held-out evaluations.")
+flags.DEFINE_float("learning_rate", None, "Adam's rate for every algorithm (default: the "
+                   "configs' own, 1e-3); the paper tuned it per algorithm.")
 flags.DEFINE_integer("throughput_steps", 20, "Timed steps per setting of the throughput table "
                      "(0: skip it).")
 flags.DEFINE_bool("throughput_only", False, "Print the throughput table and stop.")
@@ -87,6 +89,8 @@ def run(algorithm, seed, workdir):
     with the inference network, the gradient variance of every WS-RAM
     estimator on its final weights."""
     config = config_of(algorithm, seed)
+    if FLAGS.learning_rate is not None:
+        config.learning_rate = FLAGS.learning_rate
     config.steps = FLAGS.steps
     config.eval_every = FLAGS.eval_every
     config.checkpoint_every = FLAGS.eval_every
@@ -212,6 +216,7 @@ def main(argv):
                 fixed[(algorithm, seed)] = variances
     print(f"\nAll runs: {(time.perf_counter() - started) / 60:.1f} minutes (with evaluations).")
     data = {"steps": FLAGS.steps, "algorithms": list(FLAGS.algorithms),
+            "learning_rate": FLAGS.learning_rate or config_of(FLAGS.algorithms[0]).learning_rate,
             "seeds": {str(seed): {
                 "rows": {a: results[(a, seed)] for a in FLAGS.algorithms},
                 "same_weight_variances": {a: v for (a, s), v in fixed.items() if s == seed}}
@@ -236,7 +241,9 @@ def report(data):
         rows = data["seeds"][seed]["rows"]
         print_curves(rows, seed)
         summaries = {a: summary(rows[a]) for a in algorithms}
-        print(f"\n== seed {seed}: {data['steps']} steps each; error and bound: mean of the "
+        rate = data.get("learning_rate")
+        print(f"\n== seed {seed}: {data['steps']} steps each"
+              f"{'' if rate is None else f', Adam {rate:g}'}; error and bound: mean of the "
               f"last {LAST} evaluations; gradient variance and ESS: mean over all ==")
         print(f"{'algorithm':>11s} {'error':>7s} {'sampled':>8s} {'NLL bound':>10s} "
               f"{'grad var':>10s} {'ESS':>6s} {'minutes':>8s}   updates to an error of "
