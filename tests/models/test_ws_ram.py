@@ -238,6 +238,12 @@ class WsRamTest(tf.test.TestCase, parameterized.TestCase):
             model(scenes(), samples=3)
         with self.assertRaisesRegex(ValueError, "Expected images of shape"):
             model(np.zeros((2, 8, 8, 1), np.float32))
+        with self.assertRaisesRegex(ValueError, r"`labels` must be classes in \[0, 5\)"):
+            model(scenes(), labels=np.array([0, 1, 5, 2], np.int32))
+        with self.assertRaisesRegex(ValueError, "`labels` must be a \\(batch,\\) vector"):
+            model(scenes(), labels=np.zeros((4, 1), np.int32))
+        with self.assertRaisesRegex(ValueError, "`labels` must be a \\(batch,\\) vector"):
+            model(scenes(), labels=np.zeros(4, np.float32))
         with self.assertRaisesRegex(ValueError, "needs the outputs of a call with labels"):
             model.loss_terms(model(scenes(), training=True))
 

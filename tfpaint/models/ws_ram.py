@@ -229,6 +229,21 @@ class WSRAM(keras.Model):
         gradient variance is measured on these."""
         return self.location_head.trainable_variables + self.scale_head.trainable_variables
 
+    def _checked_labels(self, labels):
+        """`labels` as a `(batch,)` int32 tensor; in eager mode, a ValueError
+        naming labels outside `[0, num_classes)`."""
+        labels = tf.convert_to_tensor(labels)
+        if labels.shape.rank != 1 or not labels.dtype.is_integer:
+            raise ValueError("`labels` must be a (batch,) vector of integer classes. Received: "
+                             f"shape={tuple(labels.shape)}, dtype={labels.dtype.name}")
+        labels = tf.cast(labels, tf.int32)
+        if tf.executing_eagerly() and labels.shape[0]:
+            low, high = int(tf.reduce_min(labels)), int(tf.reduce_max(labels))
+            if low < 0 or high >= self.num_classes:
+                raise ValueError(f"`labels` must be classes in [0, {self.num_classes}). "
+                                 f"Received values in [{low}, {high}].")
+        return labels
+
     def low_resolution(self, images):
         """The low-resolution view: average-pooled, then resampled to L x L."""
         height, width, _ = self.image_shape
@@ -261,7 +276,7 @@ class WSRAM(keras.Model):
         h2 = tile(self.low_res(low_view))  # (B*M, U)
         h1 = tf.zeros_like(h2)  # (B*M, U)
         if labels is not None:
-            labels = tf.cast(tf.convert_to_tensor(labels), tf.int32)
+            labels = self._checked_labels(labels)
             tiled_labels = tile(labels)  # (B*M,)
             onehot_labels = tf.one_hot(tiled_labels, self.num_classes, dtype=dtype)
         scale_values = tf.constant(self.scales, dtype)  # (S,)
