@@ -178,7 +178,7 @@ class MaskIouTest(tf.test.TestCase, parameterized.TestCase):
 class CoveringMoveTest(tf.test.TestCase, parameterized.TestCase):
 
     def _data(self, seed=11):
-        return shapes_lib.make_shapes("2_rectangles", 12, seed=seed)
+        return shapes_lib.make_shapes("2_rectangles_separated", 12, seed=seed)
 
     @parameterized.named_parameters(("first", 0), ("second", 1))
     def test_one_move_over_both_shapes(self, index):
@@ -247,19 +247,19 @@ class OwnMoveAssignmentTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllEqual(assignment, np.tile(np.arange(data.max_shapes), (16, 1)))
 
     def test_channel_axis_and_soft_masks(self):
-        data = shapes_lib.make_shapes("2_rectangles", 8, seed=4)
+        data = shapes_lib.make_shapes("2_rectangles_separated", 8, seed=4)
         soft = 0.2 + 0.6 * data.masks  # 0.8 inside, 0.2 outside
         passed, _ = metrics.own_move_assignment(soft[..., None], data)
         self.assertAllEqual(passed, np.ones(8, bool))
 
     def test_swapped_moves_pass_with_permuted_assignment(self):
-        data = shapes_lib.make_shapes("2_rectangles", 16, seed=5)
+        data = shapes_lib.make_shapes("2_rectangles_separated", 16, seed=5)
         passed, assignment = metrics.own_move_assignment(data.masks[:, ::-1], data)
         self.assertAllEqual(passed, np.ones(16, bool))
         self.assertAllEqual(assignment, np.tile([1, 0], (16, 1)))
 
     def test_random_permutation_of_four_moves(self):
-        data = shapes_lib.make_shapes("4_rectangles", 10, seed=6)
+        data = shapes_lib.make_shapes("4_rectangles_separated", 10, seed=6)
         rng = np.random.default_rng(0)
         perms = np.stack([rng.permutation(4) for _ in range(10)])
         moves = np.take_along_axis(data.masks, perms[:, :, None, None], axis=1)
@@ -269,7 +269,7 @@ class OwnMoveAssignmentTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllEqual(assignment, np.argsort(perms, axis=1))
 
     def test_extra_moves_are_allowed(self):
-        data = shapes_lib.make_shapes("2_rectangles", 6, seed=7)
+        data = shapes_lib.make_shapes("2_rectangles_separated", 6, seed=7)
         empty = np.zeros_like(data.masks[:, :1])
         moves = np.concatenate([empty, data.masks[:, 1:], empty, data.masks[:, :1]], axis=1)
         passed, assignment = metrics.own_move_assignment(moves, data)
@@ -278,7 +278,7 @@ class OwnMoveAssignmentTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_one_move_covering_both_shapes_fails(self):
         # The chapter 4 local minimum: one move paints both shapes, the other nothing.
-        data = shapes_lib.make_shapes("2_rectangles", 16, seed=8)
+        data = shapes_lib.make_shapes("2_rectangles_separated", 16, seed=8)
         both = np.maximum(data.masks[:, 0], data.masks[:, 1])
         for moves in (np.stack([both, np.zeros_like(both)], 1),
                       np.stack([np.zeros_like(both), both], 1)):
@@ -287,7 +287,7 @@ class OwnMoveAssignmentTest(tf.test.TestCase, parameterized.TestCase):
             self.assertAllEqual(assignment, np.full((16, 2), -1))
 
     def test_both_moves_on_the_same_shape_fail(self):
-        data = shapes_lib.make_shapes("2_rectangles", 8, seed=9)
+        data = shapes_lib.make_shapes("2_rectangles_separated", 8, seed=9)
         moves = np.stack([data.masks[:, 0], data.masks[:, 0]], 1)
         passed, _ = metrics.own_move_assignment(moves, data)
         self.assertAllEqual(passed, np.zeros(8, bool))
@@ -327,7 +327,7 @@ class OwnMoveAssignmentTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllEqual(passed, counts == 0)
 
     def test_more_shapes_than_moves_fails(self):
-        data = shapes_lib.make_shapes("4_rectangles", 8, seed=11)
+        data = shapes_lib.make_shapes("4_rectangles_separated", 8, seed=11)
         passed, assignment = metrics.own_move_assignment(data.masks[:, :2], data)
         self.assertAllEqual(passed, np.zeros(8, bool))
         self.assertAllEqual(assignment, np.full((8, 4), -1))
@@ -344,7 +344,7 @@ class TemplateChoiceAccuracyTest(tf.test.TestCase, parameterized.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.data = shapes_lib.make_shapes("2_shapes", 32, seed=13)
+        self.data = shapes_lib.make_shapes("2_shapes_separated", 32, seed=13)
         # Both kinds occur, and images mixing them.
         self.assertTrue(np.any(self.data.kinds == shapes_lib.CIRCLE))
         self.assertTrue(np.any(self.data.kinds == shapes_lib.RECTANGLE))
@@ -434,7 +434,7 @@ class OcclusionOrderTest(tf.test.TestCase):
 
     def setUp(self):
         super().setUp()
-        data = shapes_lib.make_shapes("2_rectangles_occlusion", 200, seed=15)
+        data = shapes_lib.make_shapes("2_rectangles_occlusion_visible", 200, seed=15)
         self.data = data
         masks = data.masks > 0.5
         self.overlap = np.any(masks[:, 0] & masks[:, 1], axis=(1, 2))
@@ -448,18 +448,18 @@ class OcclusionOrderTest(tf.test.TestCase):
         )
 
     def test_right_order_is_right(self):
-        right, occluded = metrics.occlusion_order(self.right_canvas, self.data.masks, self.data)
+        right, occluded, _ = metrics.occlusion_order(self.right_canvas, self.data.masks, self.data)
         self.assertAllEqual(occluded, self.overlap)
         self.assertAllEqual(right, self.overlap)
 
     def test_wrong_order_is_wrong(self):
-        right, occluded = metrics.occlusion_order(self.wrong_canvas, self.data.masks, self.data)
+        right, occluded, _ = metrics.occlusion_order(self.wrong_canvas, self.data.masks, self.data)
         self.assertAllEqual(occluded, self.overlap)
         self.assertAllEqual(right, np.zeros(200, bool))
 
     def test_move_order_does_not_matter_only_the_canvas(self):
         # Swapped move masks still give each shape its own move.
-        right, _ = metrics.occlusion_order(
+        right, _, _ = metrics.occlusion_order(
             self.right_canvas, self.data.masks[:, ::-1, ..., None], self.data
         )
         self.assertAllEqual(right, self.overlap)
@@ -467,21 +467,111 @@ class OcclusionOrderTest(tf.test.TestCase):
     def test_non_overlapping_pairs_are_excluded(self):
         keep = ~self.overlap
         data = self.data.take(np.nonzero(keep)[0])
-        right, occluded = metrics.occlusion_order(data.images, data.masks, data)
+        right, occluded, _ = metrics.occlusion_order(data.images, data.masks, data)
         self.assertFalse(occluded.any())
         self.assertFalse(right.any())
 
     def test_equal_colours_are_excluded(self):
         data = dataclasses.replace(self.data, colors=np.ones_like(self.data.colors))
-        _, occluded = metrics.occlusion_order(data.images, data.masks, data)
+        _, occluded, _ = metrics.occlusion_order(data.images, data.masks, data)
         self.assertFalse(occluded.any())
 
     def test_without_own_moves_it_is_not_right(self):
         both = np.maximum(self.data.masks[:, 0], self.data.masks[:, 1])
         moves = np.stack([both, np.zeros_like(both)], axis=1)
-        right, occluded = metrics.occlusion_order(self.right_canvas, moves, self.data)
+        right, occluded, _ = metrics.occlusion_order(self.right_canvas, moves, self.data)
         self.assertAllEqual(occluded, self.overlap)
         self.assertFalse(right.any())
+
+
+def boxes_data(boxes, colors, size=12):
+    """A `ShapeData` of rectangles given by integer boxes `(N, K, 4)` and colours `(N, K)`."""
+    boxes = np.asarray(boxes, np.float32)
+    colors = np.asarray(colors, np.float32)
+    n, k = colors.shape
+    masks = np.zeros((n, k, size, size), np.float32)
+    for i in range(n):
+        for j in range(k):
+            y0, x0, y1, x1 = boxes[i, j].astype(int)
+            masks[i, j, y0:y1, x0:x1] = 1.0
+    background = np.zeros(n, np.float32)
+    return shapes_lib.ShapeData(
+        images=composite(masks, colors, background, order=range(k)), boxes=boxes,
+        kinds=np.zeros((n, k), np.int32), colors=colors, valid=np.ones((n, k), bool),
+        masks=masks, background=background)
+
+
+class OverlapAndUnseenTest(tf.test.TestCase):
+
+    def test_known_scenes(self):
+        data = boxes_data(
+            [[[0, 0, 3, 3], [5, 5, 9, 9]],  # apart
+             [[0, 0, 4, 4], [2, 2, 6, 6]],  # overlapping, both seen
+             [[3, 3, 5, 5], [0, 0, 8, 8]],  # the first inside the second, same colour
+             [[0, 0, 8, 8], [3, 3, 5, 5]],  # the second inside the first, same colour
+             [[3, 3, 5, 5], [0, 0, 8, 8]],  # the first hidden under the second
+             [[0, 0, 8, 8], [3, 3, 5, 5]]],  # the second painted over the first: both seen
+            [[1, 1], [1, 1], [1, 1], [1, 1], [0.5, 1], [0.5, 1]])
+        self.assertAllEqual(metrics.shapes_overlap(data), [False, True, True, True, True, True])
+        self.assertAllEqual(
+            metrics.unseen_shapes(data),
+            [[False, False], [False, False], [True, False], [False, True], [True, False],
+             [False, False]])
+
+
+class OcclusionOrderPairsTest(tf.test.TestCase):
+    """Occlusion order with more than two shapes, and hidden pairs."""
+
+    def setUp(self):
+        super().setUp()
+        # Paint order 0, 1, 2. Image 0: a chain, 1 over 0 and 2 over 1. Image 1: shape 2 covers
+        # the whole overlap of 0 and 1, so that pair is not judged; 2 over 0 and 2 over 1 are.
+        # Image 2: shape 0 is hidden entirely by shape 2; 1 is apart from both.
+        self.data = boxes_data(
+            [[[0, 0, 4, 4], [2, 2, 6, 6], [4, 4, 9, 9]],
+             [[0, 0, 5, 5], [3, 3, 8, 8], [2, 2, 7, 7]],
+             [[1, 1, 3, 3], [8, 8, 11, 11], [0, 0, 5, 5]]],
+            [[1 / 3, 2 / 3, 1.0], [1 / 3, 2 / 3, 1.0], [1 / 3, 2 / 3, 1.0]])
+        self.moves = self.data.masks  # each shape its own move
+
+    def test_right_order(self):
+        right, occluded, hidden = metrics.occlusion_order(
+            self.data.images, self.moves, self.data)
+        self.assertAllEqual(occluded, [True, True, False])
+        self.assertAllEqual(hidden, [False, False, True])
+        self.assertAllEqual(right[occluded], [True, True])
+
+    def test_one_wrong_pair_fails_the_image(self):
+        # Image 0 with shapes 1 and 2 swapped in paint order; image 1 with 0 and 1 swapped,
+        # which no observer can see (2 covers their overlap), so it stays right.
+        wrong = composite(self.data.masks, self.data.colors, self.data.background, (0, 2, 1))
+        swapped_hidden = composite(
+            self.data.masks, self.data.colors, self.data.background, (1, 0, 2))
+        canvas = np.concatenate([wrong[:1], swapped_hidden[1:2], self.data.images[2:]])
+        right, occluded, _ = metrics.occlusion_order(canvas, self.moves, self.data)
+        self.assertAllEqual(occluded, [True, True, False])
+        self.assertAllEqual(right, [False, True, False])
+
+    def test_a_hidden_shape_needs_no_move(self):
+        # Image 2 has no judged pair; its hidden shape 0 needs no move of its own, but the
+        # shapes that show do.
+        moves = self.moves.copy()
+        moves[2, 0] = 0.0
+        right, occluded, hidden = metrics.occlusion_order(self.data.images, moves, self.data)
+        self.assertAllEqual(right, [True, True, False])
+        self.assertAllEqual(hidden, [False, False, True])
+        moves[0, 1] = 0.0
+        right, _, _ = metrics.occlusion_order(self.data.images, moves, self.data)
+        self.assertAllEqual(right, [False, True, False])
+
+    def test_appendix_a_set_flags_hidden_bottoms(self):
+        data = shapes_lib.make_shapes("2_rectangles_occlusion", 2000, seed=16)
+        _, occluded, hidden = metrics.occlusion_order(data.images, data.masks, data)
+        bottom_shows = data.visible_masks()[:, 0].sum(axis=(1, 2)) > 0
+        overlap = np.any((data.masks[:, 0] > 0) & (data.masks[:, 1] > 0), axis=(1, 2))
+        self.assertAllEqual(hidden, overlap & ~bottom_shows)
+        self.assertAllEqual(occluded, overlap & bottom_shows)
+        self.assertGreater(hidden.sum(), 5)
 
 
 class CountAndBoxTest(tf.test.TestCase):

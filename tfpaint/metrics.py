@@ -6,6 +6,8 @@ canvas at 0 and W, so pixel i spans [i, i + 1) (the convention of
 `ShapeData.boxes`).
 """
 
+import collections
+import dataclasses
 import itertools
 
 import numpy as np
@@ -172,40 +174,105 @@ def template_choice_accuracy(where, which, shape_data, templates, radius=4.0):
     return np.all(found | ~shape_data.valid, axis=1)
 
 
-def occlusion_order(canvas, move_masks, shape_data, min_iou=0.5):
-    """Whether occluded pairs of shapes were painted in the right order.
+def shapes_overlap(shape_data):
+    """Whether any two shapes of each image share a pixel.
 
-    Only images whose two shapes overlap count. Such a pair is right when each
-    shape was painted by its own move (`own_move_assignment`) and the painted
-    colour where they overlap is closer to the top shape's colour than to the
-    bottom one's, which is what an observer of the painting would judge.
-    Pairs of equal colour are left out (their order is invisible).
+    Args:
+        shape_data: a `ShapeData`.
+
+    Returns:
+        `(B,)` bool.
+    """
+    masks = (shape_data.masks > 0.5) & shape_data.valid[:, :, None, None]
+    return masks.sum(axis=1).max(axis=(1, 2)) > 1
+
+
+def unseen_shapes(shape_data):
+    """Which shapes no pixel of which can be told apart in the image.
+
+    A shape is unseen when every pixel of it is covered by shapes painted after it or by other
+    shapes of its own colour: the image is the same with it or without it (a rectangle inside
+    another of 2-Rectangles, or the bottom one of 2-Rectangles-Occlusion hidden by the top one).
+    No painting can find such a shape.
+
+    Args:
+        shape_data: a `ShapeData`.
+
+    Returns:
+        `(B, K)` bool (False for padding).
+    """
+    masks = (shape_data.masks > 0.5) & shape_data.valid[:, :, None, None]
+    colors = shape_data.colors
+    num_shapes = masks.shape[1]
+    unseen = np.zeros(masks.shape[:2], bool)
+    for k in range(num_shapes):
+        cover = np.zeros_like(masks[:, k])
+        for j in range(num_shapes):
+            if j == k:
+                continue
+            hides = np.full(len(masks), j > k) | (np.abs(colors[:, j] - colors[:, k]) < 1e-6)
+            cover |= masks[:, j] & hides[:, None, None]
+        unseen[:, k] = ~np.any(masks[:, k] & ~cover, axis=(1, 2))
+    return unseen & shape_data.valid
+
+
+OcclusionOrder = collections.namedtuple("OcclusionOrder", ["right", "occluded", "hidden"])
+
+
+def occlusion_order(canvas, move_masks, shape_data, min_iou=0.5):
+    """Whether the occluded pairs of shapes of each image were painted in the right order.
+
+    A pair (shape i painted before shape j) is judged where j visibly covers part of i: on the
+    pixels `R_ij` of i's mask where j is the topmost shape, as long as some of i still shows
+    elsewhere and the two colours differ. The pair is right when the mean painted colour over
+    `R_ij` is closer to j's colour than to i's, which is what an observer of the painting would
+    judge. An image is right when every judged pair in it is right and every shape that shows
+    was painted by a move of its own (`own_move_assignment` over the visible shapes).
+
+    Pairs that cannot be told apart are not judged: pairs of equal colour, and pairs whose
+    bottom shape is hidden entirely (no pixel of it shows, so nothing in the image says it is
+    there). Images with such a hidden pair are flagged in `hidden`; they are judged on their
+    other pairs, if any. A pair whose overlap is covered entirely by a third shape is not judged
+    either (its order is invisible).
 
     Args:
         canvas: `(B, H, W, 1)` final paintings.
         move_masks: `(B, T, H, W[, 1])` masks of the moves.
-        shape_data: `ShapeData` of a two-shape dataset.
+        shape_data: `ShapeData` of the same B images, any number of shapes.
         min_iou: as in `own_move_assignment`.
 
     Returns:
-        Tuple `(right, occluded)`: `(B,)` bool each; `right` is meaningful
-        where `occluded`.
+        `OcclusionOrder(right, occluded, hidden)`, each `(B,)` bool: `occluded` where an image
+        has at least one judged pair, `right` (meaningful where `occluded`) where all of them
+        are right, `hidden` where some pair's bottom shape is hidden entirely.
     """
-    masks = shape_data.masks > 0.5  # (B, 2, H, W)
-    overlap = masks[:, 0] & masks[:, 1]  # (B, H, W)
+    masks = shape_data.masks > 0.5  # (B, K, H, W)
+    visible = shape_data.visible_masks() > 0.5  # (B, K, H, W)
+    shows = visible.any(axis=(2, 3)) & shape_data.valid  # (B, K)
     colors = shape_data.colors
-    occluded = (
-        overlap.any(axis=(1, 2))
-        & shape_data.valid.all(axis=1)
-        & (np.abs(colors[:, 0] - colors[:, 1]) > 1e-6)
-    )
-    own, _ = own_move_assignment(move_masks, shape_data, min_iou)
-    paint = np.asarray(canvas)[..., 0]
-    area = np.maximum(overlap.sum(axis=(1, 2)), 1)
-    mean_overlap = (paint * overlap).sum(axis=(1, 2)) / area  # (B,)
-    top, bottom = colors[:, 1], colors[:, 0]
-    closer_to_top = np.abs(mean_overlap - top) < np.abs(mean_overlap - bottom)
-    return own & closer_to_top & occluded, occluded
+    paint = np.asarray(canvas)[..., 0]  # (B, H, W)
+    num_shapes = masks.shape[1]
+    judged = np.zeros(len(paint), bool)
+    all_right = np.ones(len(paint), bool)
+    hidden = np.zeros(len(paint), bool)
+    for i in range(num_shapes):
+        for j in range(i + 1, num_shapes):
+            differ = (
+                shape_data.valid[:, i] & shape_data.valid[:, j]
+                & (np.abs(colors[:, i] - colors[:, j]) > 1e-6)
+            )
+            overlap = (masks[:, i] & masks[:, j]).any(axis=(1, 2))
+            hidden |= differ & overlap & ~shows[:, i]
+            region = masks[:, i] & visible[:, j]  # (B, H, W): j on top of i
+            area = region.sum(axis=(1, 2))
+            pair = differ & shows[:, i] & (area > 0)
+            mean = (paint * region).sum(axis=(1, 2)) / np.maximum(area, 1)
+            closer_to_top = np.abs(mean - colors[:, j]) < np.abs(mean - colors[:, i])
+            judged |= pair
+            all_right &= closer_to_top | ~pair
+    showing = dataclasses.replace(shape_data, valid=shows)
+    own, _ = own_move_assignment(move_masks, showing, min_iou)
+    return OcclusionOrder(own & all_right & judged, judged, hidden)
 
 
 def count_accuracy(predicted, true):

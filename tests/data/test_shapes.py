@@ -7,9 +7,13 @@ import tensorflow as tf
 from tfpaint.data import shapes
 
 _ALL = tuple((name, name) for name in shapes.SHAPE_DATASETS)
-_NON_OVERLAPPING = tuple(
-    (name, name) for name in shapes.SHAPE_DATASETS if name != "2_rectangles_occlusion"
+_SEPARATED = tuple(
+    (name, name)
+    for name in ("2_rectangles_separated", "4_rectangles_separated", "2_shapes_separated",
+                 "0to2_rectangles", "2_rectangles_mixed")
 )
+_TONED = (("two", "2_rectangles_occlusion", 2), ("three", "3_rectangles_occlusion", 3),
+          ("four", "4_rectangles_occlusion", 4))
 _NUM = 400
 
 
@@ -31,7 +35,7 @@ class MakeShapesTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.named_parameters(*_ALL)
     def test_shapes_dtypes_and_ranges(self, name):
         data = shapes.make_shapes(name, _NUM, seed=0)
-        k = 4 if name == "4_rectangles" else 2
+        k = int(name[0]) if name[0] in "34" else 2
         self.assertLen(data, _NUM)
         self.assertEqual(data.max_shapes, k)
         self.assertEqual(data.image_size, 28)
@@ -56,7 +60,7 @@ class MakeShapesTest(tf.test.TestCase, parameterized.TestCase):
         self.assertTrue(np.all(boxes[:, :2] >= 0))
         self.assertTrue(np.all(boxes[:, 2:] <= 28))
         sides = data.sizes[data.valid]
-        lo = 6 if name == "2_shapes" else 5
+        lo = 6 if name.startswith("2_shapes") else 5
         self.assertTrue(np.all((sides >= lo) & (sides <= 14)), (sides.min(), sides.max()))
         # Every side in the range is drawn.
         self.assertSetEqual(set(sides[:, 0].astype(int)), set(range(lo, 15)))
@@ -100,7 +104,7 @@ class MakeShapesTest(tf.test.TestCase, parameterized.TestCase):
             np.testing.assert_array_equal(data.masks[n, k], expected)
 
     def test_known_rectangles(self):
-        data = shapes.make_shapes("2_rectangles", 1, seed=0)
+        data = shapes.make_shapes("2_rectangles_separated", 1, seed=0)
         (y0, x0, y1, x1), (v0, u0, v1, u1) = data.boxes[0].astype(int)
         expected = np.zeros((28, 28), np.float32)
         expected[y0:y1, x0:x1] = 1.0
@@ -110,7 +114,7 @@ class MakeShapesTest(tf.test.TestCase, parameterized.TestCase):
         np.testing.assert_array_equal(data.colors, [[1.0, 1.0]])
         np.testing.assert_array_equal(data.background, [0.0])
 
-    @parameterized.named_parameters(*_NON_OVERLAPPING)
+    @parameterized.named_parameters(*_SEPARATED)
     def test_no_overlap_and_gap(self, name):
         data = shapes.make_shapes(name, _NUM, seed=5)
         self.assertLessEqual(data.masks.sum(axis=1).max(), 1.0)
@@ -123,8 +127,42 @@ class MakeShapesTest(tf.test.TestCase, parameterized.TestCase):
                     gap_x = max(b[1] - a[3], a[1] - b[3])
                     self.assertGreaterEqual(max(gap_y, gap_x), 1, (n, a, b))
 
-    def test_occlusion(self):
-        data = shapes.make_shapes("2_rectangles_occlusion", 2000, seed=0)
+    @parameterized.named_parameters(
+        ("rectangles", "2_rectangles", "rectangles"),
+        ("four_rectangles", "4_rectangles", "rectangles"),
+        ("shapes", "2_shapes", "shapes"),
+    )
+    def test_appendix_a_sets_overlap(self, name, kind):
+        data = shapes.make_shapes(name, 2000, seed=0)
+        masks = data.masks > 0
+        overlap = masks.sum(axis=1).max(axis=(1, 2)) > 1
+        # Placed independently: overlaps are common but not the rule for two shapes.
+        self.assertBetween(overlap.mean(), 0.3 if data.max_shapes == 2 else 0.9, 1.0)
+        self.assertLess(overlap.mean(), 0.75 if data.max_shapes == 2 else 1.0)
+        # The same colour everywhere: the image is the union of the masks.
+        np.testing.assert_array_equal(data.images[..., 0], masks.any(axis=1).astype(np.float32))
+        # Nothing is rejected, so sides are uniform: mean (5 + 14) / 2, or (6 + 14) / 2.
+        self.assertAllClose(data.sizes.mean(), 10.0 if kind == "shapes" else 9.5, atol=0.1)
+
+    @parameterized.named_parameters(*_TONED)
+    def test_toned_rectangles(self, name, k):
+        data = shapes.make_shapes(name, 2000, seed=0)
+        self.assertTrue(np.all(data.valid))
+        tones = np.arange(1, k + 1) / k
+        np.testing.assert_allclose(np.sort(data.colors, axis=1), np.tile(tones, (2000, 1)))
+        # Every tone is equally likely in every paint position.
+        for position in range(k):
+            self.assertAllClose(data.colors[:, position].mean(), tones.mean(), atol=0.03)
+        np.testing.assert_array_equal(data.background, 0.0)
+        # No visibility floor: somewhere a rectangle is hidden entirely, and the top one is
+        # always whole.
+        visible = data.visible_masks()
+        shown = visible.sum(axis=(2, 3)) / data.masks.sum(axis=(2, 3))
+        self.assertEqual(shown.min(), 0.0)
+        np.testing.assert_array_equal(visible[:, -1], data.masks[:, -1])
+
+    def test_occlusion_visible(self):
+        data = shapes.make_shapes("2_rectangles_occlusion_visible", 2000, seed=0)
         self.assertTrue(np.all(data.valid))
         # One rectangle 1 ("black"), one 0.5 ("gray"), either painted first.
         np.testing.assert_array_equal(np.sort(data.colors, axis=1), np.tile([0.5, 1.0], (2000, 1)))
@@ -182,7 +220,7 @@ class MakeShapesTest(tf.test.TestCase, parameterized.TestCase):
             self.assertLessEqual(data.sizes.max(), size / 2)
 
     def test_helpers(self):
-        data = shapes.make_shapes("4_rectangles", 20, seed=0)
+        data = shapes.make_shapes("4_rectangles_separated", 20, seed=0)
         np.testing.assert_allclose(
             data.centers[..., 0], (data.boxes[..., 0] + data.boxes[..., 2]) / 2
         )

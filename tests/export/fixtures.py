@@ -20,6 +20,10 @@ VARIANTS = {
     "gray_additive": (painter.SimplePainter, dict(
         num_moves=3, image_shape=GRAY, templates=("square", "line"), template_size=8,
         canvas="additive", hidden_units=16, seed=3)),
+    # Moves ordered by a learned depth: exported bottom to top, the canvas the soft composite.
+    "depth_sorted": (painter.SimplePainter, dict(
+        num_moves=3, image_shape=GRAY, templates=("square",), template_size=8,
+        hidden_units=16, initial_scale=1.5, depth_sorter=True, seed=8)),
     "recurrent": (painter.RecurrentPainter, dict(
         num_moves=3, image_shape=GRAY, templates=("circle",), template_size=8,
         lstm_units=16, seed=4)),

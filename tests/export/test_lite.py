@@ -25,14 +25,15 @@ class LiteTest(parameterized.TestCase, tf.test.TestCase):
         super().setUpClass()
         cls.base = tempfile.mkdtemp()
         cls.paths = {}
-        for name in ("gray_over", "rgb_over", "gray_additive", "recurrent"):
+        for name in ("gray_over", "rgb_over", "gray_additive", "depth_sorted", "recurrent"):
             model = fixtures.make_model(name)
             saved = serving.export_saved_model(model, cls.base, name)
             tflite, _ = lite.convert(saved, os.path.join(cls.base, f"{name}.tflite"))
             cls.paths[name] = (model, saved, tflite)
 
     @parameterized.named_parameters(
-        (name, name) for name in ("gray_over", "rgb_over", "gray_additive", "recurrent"))
+        (name, name)
+        for name in ("gray_over", "rgb_over", "gray_additive", "depth_sorted", "recurrent"))
     def test_every_signature_matches_saved_model(self, name):
         model, saved, tflite = self.paths[name]
         sigs = tf.saved_model.load(saved).signatures
@@ -54,7 +55,7 @@ class LiteTest(parameterized.TestCase, tf.test.TestCase):
             self.assertAllClose(got[key], want[key], atol=TOLERANCE, rtol=0, msg=key)
 
     @parameterized.named_parameters(
-        (name, name) for name in ("gray_over", "gray_additive", "recurrent"))
+        (name, name) for name in ("gray_over", "gray_additive", "depth_sorted", "recurrent"))
     def test_builtin_ops_only(self, name):
         ops = lite.op_names(self.paths[name][2])
         self.assertNotEmpty(ops)

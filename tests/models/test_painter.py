@@ -34,6 +34,12 @@ _VARIANTS = (
         dict(num_moves=2, image_shape=_GRAY, hidden_units=16, sorter=True),
     ),
     (
+        "depth_sorter",
+        painter.SimplePainter,
+        dict(num_moves=3, image_shape=_GRAY, hidden_units=16, depth_sorter=True,
+             depth_temperature=0.5),
+    ),
+    (
         "variational",
         painter.SimplePainter,
         dict(num_moves=3, image_shape=_GRAY, hidden_units=16, latent="variational", latent_units=8),
@@ -105,6 +111,8 @@ def expected_keys(kwargs):
         keys |= {"mu", "sigma"}
     if kwargs.get("sorter"):
         keys |= {"order", "unsorted_canvas"}
+    if kwargs.get("depth_sorter"):
+        keys |= {"depth", "paint_order"}
     return keys
 
 
@@ -154,7 +162,15 @@ class PainterTest(tf.test.TestCase, parameterized.TestCase):
         if kwargs.get("sorter"):
             self.assertEqual(shapes["order"], (4, 2))
             self.assertEqual(shapes["unsorted_canvas"], (4, h, w, c))
-        self.assertAllEqual(out["canvas"], out["canvases"][:, -1])
+        if kwargs.get("depth_sorter"):
+            # Moves come bottom to top; the loss' canvas is the soft composite of them.
+            self.assertEqual(shapes["depth"], (4, t))
+            self.assertAllEqual(np.sort(out["paint_order"], -1), np.tile(np.arange(t), (4, 1)))
+            self.assertTrue(np.all(np.diff(out["depth"], axis=-1) >= 0))
+            composite = model.depth_sorter.composite(out["masks"], out["what"], out["depth"])
+            self.assertAllClose(out["canvas"], composite, atol=1e-6)
+        else:
+            self.assertAllEqual(out["canvas"], out["canvases"][:, -1])
         self.assertAllClose(tf.reduce_sum(out["which"], -1), np.ones((4, t)), atol=1e-6)
         for value in out.values():
             self.assertTrue(np.all(np.isfinite(value)))
@@ -464,6 +480,18 @@ class PainterTest(tf.test.TestCase, parameterized.TestCase):
             painter.SimplePainter,
             dict(num_moves=3, sorter=True),
             "The occlusion sorter orders exactly 2 moves",
+        ),
+        (
+            "both_sorters",
+            painter.SimplePainter,
+            dict(num_moves=2, sorter=True, depth_sorter=True),
+            "Choose one occlusion sorter",
+        ),
+        (
+            "depth_sorter_additive",
+            painter.SimplePainter,
+            dict(depth_sorter=True, canvas="additive"),
+            "The depth sorter orders moves of the \"over\" canvas",
         ),
         (
             "full_cost_fixed_sigma",

@@ -44,6 +44,12 @@ def resolved_task(config):
     return task
 
 
+# Every synthetic set with two or more shapes reports these counts, and the own-move rate
+# where shapes overlap and where they are apart when both kinds of image occur.
+OVERLAP_COUNTS = {"overlapping_images", "images_with_an_unseen_shape"}
+OVERLAP_RATES = {"own_move_rate_overlapping", "own_move_rate_apart"}
+
+
 class TrainTest(tf.test.TestCase):
 
     def setUp(self):
@@ -83,8 +89,9 @@ class TrainTest(tf.test.TestCase):
         self.assertEqual(os.path.basename(prefix), "ckpt-30")
         x = registry.load("2_rectangles", "test", num_examples=4).images
         self.assertAllClose(model(x)["canvas"], state.model(x)["canvas"])
-        self.assertEqual(set(result), {"mse_per_pixel", "own_move_rate", "covering_move_rate",
-                                       "train_seconds"})
+        self.assertEqual(set(result) - OVERLAP_RATES,
+                         {"mse_per_pixel", "own_move_rate", "covering_move_rate",
+                          "train_seconds"} | OVERLAP_COUNTS)
 
     def test_slow_loss_falls_on_a_fixed_batch(self):
         task = resolved_task(tiny_config(num_train=400, seed=3))
@@ -143,6 +150,8 @@ class BuildModelTest(tf.test.TestCase, parameterized.TestCase):
         ("canvas_recurrent", dict(model="canvas_recurrent"), painter_models.RecurrentPainter,
          set()),
         ("sorter", dict(sorter=True), painter_models.SimplePainter, {"order", "unsorted_canvas"}),
+        ("depth_sorter", dict(depth_sorter=True), painter_models.SimplePainter,
+         {"depth", "paint_order"}),
         ("denoising", dict(latent="denoising", latent_sigma=0.1), painter_models.SimplePainter,
          {"mu", "sigma"}),
         ("variational", dict(latent="variational", latent_cost="full"),
@@ -180,6 +189,14 @@ class BuildModelTest(tf.test.TestCase, parameterized.TestCase):
          "Latent and sorter variants are built on the simple Painter"),
         ("recurrent_latent", dict(model="recurrent", latent="denoising"),
          "Latent and sorter variants are built on the simple Painter"),
+        ("recurrent_depth", dict(model="recurrent", depth_sorter=True),
+         "Latent and sorter variants are built on the simple Painter"),
+        ("both_sorters", dict(sorter=True, depth_sorter=True),
+         r"Choose one occlusion sorter: `sorter` \(2 moves"),
+        ("depth_additive", dict(depth_sorter=True, canvas="additive"),
+         r"The depth sorter orders moves of the \"over\" canvas. Received: canvas='additive'"),
+        ("depth_temperature", dict(depth_sorter=True, depth_temperature=0.0),
+         r"`depth_temperature` must be > 0. Received: 0.0"),
     )
     def test_bad_fields_raise(self, overrides, message):
         with self.assertRaisesRegex(ValueError, message):
@@ -188,11 +205,13 @@ class BuildModelTest(tf.test.TestCase, parameterized.TestCase):
 
 class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
 
+    OCCLUSION = {"occluded_images", "hidden_pair_images", "occlusion_order_accuracy"}
+
     @parameterized.named_parameters(
         ("rectangles", "rectangles_2moves", {"mse_per_pixel", "own_move_rate"}),
         ("shapes", "shapes_2moves", {"mse_per_pixel", "own_move_rate", "template_accuracy"}),
-        ("occlusion", "occlusion_sorter",
-         {"mse_per_pixel", "own_move_rate", "occluded_pairs", "occlusion_order_accuracy"}),
+        ("occlusion", "occlusion_sorter", {"mse_per_pixel", "own_move_rate"} | OCCLUSION),
+        ("occlusion4", "occlusion4_depth", {"mse_per_pixel", "own_move_rate"} | OCCLUSION),
     )
     def test_metrics_of_synthetic_sets(self, name, keys):
         task = resolved_task(tiny_config(name, hidden_units=16))
@@ -202,16 +221,25 @@ class EvaluateTest(tf.test.TestCase, parameterized.TestCase):
         outputs = state.predict(examples.images)
         result = task.evaluate(outputs, examples)
         # The "over" canvas also scores thesis 4.1's one move over every shape.
-        self.assertEqual(set(result), keys | {"covering_move_rate"})
+        self.assertEqual(set(result), keys | {"covering_move_rate"} | OVERLAP_COUNTS
+                         | OVERLAP_RATES)
+        overlapping = metrics.shapes_overlap(examples.shapes)
+        own, _ = metrics.own_move_assignment(outputs["masks"], examples.shapes)
+        self.assertEqual(result["overlapping_images"], int(overlapping.sum()))
+        self.assertAllClose(result["own_move_rate_overlapping"], np.mean(own[overlapping]))
+        self.assertAllClose(result["own_move_rate_apart"], np.mean(own[~overlapping]))
         self.assertAllClose(result["covering_move_rate"], np.mean(metrics.covering_move(
             outputs["masks"], outputs["what"], examples.shapes)))
         self.assertAllClose(result["mse_per_pixel"],
                             np.mean((outputs["canvas"] - examples.images) ** 2))
-        self.assertEqual(outputs["canvases"].shape, (50, 2, 28, 28, 1))
-        if "occluded_pairs" in result:
-            masks = examples.shapes.masks > 0.5
-            overlap = np.any(masks[:, 0] & masks[:, 1], axis=(1, 2))
-            self.assertEqual(result["occluded_pairs"], int(overlap.sum()))
+        moves = task.config.num_moves
+        self.assertEqual(outputs["canvases"].shape, (50, moves, 28, 28, 1))
+        if "occluded_images" in result:
+            right, occluded, hidden = metrics.occlusion_order(
+                outputs["canvas"], outputs["masks"], examples.shapes)
+            self.assertEqual(result["occluded_images"], int(occluded.sum()))
+            self.assertEqual(result["hidden_pair_images"], int(hidden.sum()))
+            self.assertAllClose(result["occlusion_order_accuracy"], np.mean(right[occluded]))
 
     def test_real_images_have_only_mse(self):
         task = resolved_task(tiny_config("mnist_20moves", hidden_units=16))

@@ -113,12 +113,23 @@ def _synthetic(name, description):
 DATASETS = {
     spec.name: spec
     for spec in (
-        _synthetic("2_rectangles", "two rectangles, one move each (thesis A.1)"),
-        _synthetic("4_rectangles", "four rectangles (thesis A.1)"),
-        _synthetic("0to2_rectangles", "zero, one or two rectangles (thesis A.1)"),
-        _synthetic("2_rectangles_occlusion", "two rectangles in two tones that may overlap (A.1)"),
-        _synthetic("2_rectangles_mixed", "two rectangles on a gray background (A.1)"),
-        _synthetic("2_shapes", "a square and a circle (thesis A.1)"),
+        _synthetic("2_rectangles", "two rectangles placed at random, overlap allowed (thesis A.1)"),
+        _synthetic("4_rectangles", "four rectangles placed at random, overlap allowed (A.1)"),
+        _synthetic("2_shapes", "two squares or circles placed at random, overlap allowed (A.1)"),
+        _synthetic("2_rectangles_occlusion", "a black and a gray rectangle placed at random in "
+                   "random order; either may hide the other, wholly too (thesis A.1)"),
+        _synthetic("3_rectangles_occlusion", "three rectangles in three tones placed at random "
+                   "in random order (the n-move sorter's data)"),
+        _synthetic("4_rectangles_occlusion", "four rectangles in four tones placed at random "
+                   "in random order (the n-move sorter's data)"),
+        _synthetic("2_rectangles_separated", "2_rectangles kept at least a pixel apart"),
+        _synthetic("4_rectangles_separated", "4_rectangles kept at least a pixel apart"),
+        _synthetic("2_shapes_separated", "2_shapes kept at least a pixel apart"),
+        _synthetic("0to2_rectangles", "zero, one or two rectangles, kept apart (thesis A.1)"),
+        _synthetic("2_rectangles_mixed", "two rectangles, kept apart, on a black or white "
+                   "background (thesis A.1)"),
+        _synthetic("2_rectangles_occlusion_visible", "2_rectangles_occlusion where half of the "
+                   "images overlap and the bottom rectangle keeps 30% of its area visible"),
         DatasetSpec("multi_mnist", "0, 1 or 2 offline MNIST digits scaled and placed at random "
                     "in a 50x50 scene (AIR); held-out scenes from held-out digits", "synthetic",
                     default_image_size=multi_mnist.DEFAULT_IMAGE_SIZE),

@@ -16,12 +16,22 @@ import dataclasses
 import numpy as np
 
 SHAPE_DATASETS = (
+    # Appendix A as the thesis describes it: shapes placed at random, overlap allowed.
     "2_rectangles",
     "4_rectangles",
-    "0to2_rectangles",
-    "2_rectangles_occlusion",
-    "2_rectangles_mixed",
     "2_shapes",
+    "2_rectangles_occlusion",
+    # n-Rectangles-Occlusion: n rectangles in n distinct tones, placed at random.
+    "3_rectangles_occlusion",
+    "4_rectangles_occlusion",
+    # Kept apart (at least one empty pixel between shapes), for comparison.
+    "2_rectangles_separated",
+    "4_rectangles_separated",
+    "2_shapes_separated",
+    "0to2_rectangles",
+    "2_rectangles_mixed",
+    # Overlapping, but the bottom rectangle keeps at least 30% of its area visible.
+    "2_rectangles_occlusion_visible",
 )
 
 RECTANGLE = 0
@@ -32,20 +42,33 @@ PADDING = -1
 _MAX_SHAPES = {
     "2_rectangles": 2,
     "4_rectangles": 4,
-    "0to2_rectangles": 2,
-    "2_rectangles_occlusion": 2,
-    "2_rectangles_mixed": 2,
     "2_shapes": 2,
+    "2_rectangles_occlusion": 2,
+    "3_rectangles_occlusion": 3,
+    "4_rectangles_occlusion": 4,
+    "2_rectangles_separated": 2,
+    "4_rectangles_separated": 4,
+    "2_shapes_separated": 2,
+    "0to2_rectangles": 2,
+    "2_rectangles_mixed": 2,
+    "2_rectangles_occlusion_visible": 2,
 }
+
+# Datasets whose shapes are placed independently, overlap allowed (appendix A).
+_OVERLAPPING = ("2_rectangles", "4_rectangles", "2_shapes")
+# Datasets of rectangles in distinct tones placed independently (appendix A's occlusion set and
+# its n-rectangle extension): the tones are 1/n, 2/n, ..., 1 in a random order.
+_TONED = ("2_rectangles_occlusion", "3_rectangles_occlusion", "4_rectangles_occlusion")
 
 # Side ranges at the thesis' 28x28, scaled linearly with the image size.
 _RECTANGLE_SIDES_28 = (5, 14)
 _SHAPE_SIDES_28 = (6, 14)
 # Non-overlapping shapes keep at least this many empty pixels between them.
 _GAP = 1
-# 2-Rectangles-Occlusion: the bottom rectangle keeps at least this fraction of its area visible.
+# 2-Rectangles-Occlusion-Visible: the bottom rectangle keeps at least this fraction of its area
+# visible.
 _MIN_VISIBLE_FRACTION = 0.3
-# 2-Rectangles-Occlusion: probability that the second rectangle is placed over the first.
+# 2-Rectangles-Occlusion-Visible: probability that the second rectangle is placed over the first.
 _OVERLAP_PROBABILITY = 0.5
 # Positions tried for each shape before its image is started again.
 _PLACEMENT_TRIES = 50
@@ -177,22 +200,29 @@ class ShapeData:
 def make_shapes(name, num_images, seed=0, image_size=28):
     """Generates a synthetic shape dataset of the thesis, Appendix A.
 
-    Datasets:
-        2_rectangles: two axis-aligned rectangles of value 1 on 0, not overlapping.
+    Datasets as appendix A describes them (each shape placed uniformly at random inside the
+    image, independently of the others, so shapes may overlap and either may be painted first):
+        2_rectangles: two axis-aligned rectangles of value 1 on 0; where they overlap the image
+            shows their union (same colour).
         4_rectangles: four such rectangles.
-        0to2_rectangles: 0, 1 or 2 such rectangles, equally likely (thesis section 5.4).
+        2_shapes: two shapes, each a square or a circle with equal odds (section 5.5).
         2_rectangles_occlusion: one rectangle of value 1 and one of 0.5, in random paint order;
-            they may overlap (half of the images place the second one over the first), but the
-            bottom one keeps at least 30% of its area visible (thesis section 5.6).
-        2_rectangles_mixed: 2_rectangles where half of the images are inverted, rectangles 0 on
-            a background of 1 (thesis section 5.2).
-        2_shapes: two shapes, each a square or a circle with equal odds, not overlapping
-            (thesis section 5.5).
+            the top one may hide any part of the bottom one, all of it included (section 5.6).
+        3_rectangles_occlusion, 4_rectangles_occlusion: n rectangles in the n distinct tones
+            1/n, 2/n, ..., 1, in random order (not in the thesis: the n-move sorter's data).
+    Variants kept apart, each shape at least one empty pixel from the others, so each is
+    painted by a move of its own:
+        2_rectangles_separated, 4_rectangles_separated, 2_shapes_separated: as above.
+        0to2_rectangles: 0, 1 or 2 rectangles, equally likely (thesis section 5.4).
+        2_rectangles_mixed: 2_rectangles_separated where half of the images are inverted,
+            rectangles 0 on a background of 1 (thesis section 5.2).
+        2_rectangles_occlusion_visible: 2_rectangles_occlusion where half of the images place
+            the second rectangle over the first, and the bottom one keeps at least 30% of its
+            area visible (this library's first occlusion set).
 
     Rectangle sides are independently uniform integers in [5, 14] at 28x28; square sides and
-    circle diameters in [6, 14]; both ranges scale with `image_size`. Shapes that must not overlap
-    keep at least one empty pixel between their bounding boxes, so each is painted by a move of its
-    own. Placement is by rejection sampling (see `_separated_boxes`).
+    circle diameters in [6, 14]; both ranges scale with `image_size`. Separated placement is by
+    rejection sampling (see `_separated_boxes`).
 
     Args:
         name: one of `SHAPE_DATASETS`.
@@ -231,20 +261,28 @@ def make_shapes(name, num_images, seed=0, image_size=28):
     background = np.zeros((n,), np.float32)
     valid = np.ones((n, k), bool)
 
-    if name == "2_rectangles_occlusion":
+    square = name in ("2_shapes", "2_shapes_separated")
+    sides = shape_sides if square else rect_sides
+    if name in _OVERLAPPING or name in _TONED:
+        boxes = _random_boxes(rng, (n, k), sides, size, square=square)
+    elif name == "2_rectangles_occlusion_visible":
         boxes, colors = _occluding_pair(rng, n, rect_sides, size)
-    elif name == "2_shapes":
-        boxes = _separated_boxes(rng, valid, shape_sides, size, square=True)
-        kinds = rng.integers(0, 2, (n, k)).astype(np.int32)
     else:
         if name == "0to2_rectangles":
             counts = rng.integers(0, k + 1, n)
             valid = np.arange(k)[None, :] < counts[:, None]
-        boxes = _separated_boxes(rng, valid, rect_sides, size, square=False)
+        boxes = _separated_boxes(rng, valid, sides, size, square=square)
         if name == "2_rectangles_mixed":
             # Half of the images are black rectangles on white: background 1, shapes 0.
             background = rng.integers(0, 2, n).astype(np.float32)
             colors = np.repeat(1.0 - background[:, None], k, axis=1).astype(np.float32)
+    if square:
+        kinds = rng.integers(0, 2, (n, k)).astype(np.int32)
+    if name in _TONED:
+        # Tones 1/k ... 1 in a random order per image: argsort of uniform keys is a uniform
+        # random permutation.
+        tones = np.arange(1, k + 1, dtype=np.float32) / k
+        colors = tones[np.argsort(rng.random((n, k)), axis=1)]
 
     boxes = np.where(valid[..., None], boxes, 0).astype(np.float32)
     kinds = np.where(valid, kinds, PADDING).astype(np.int32)
@@ -369,7 +407,7 @@ def _area(box):
 
 
 def _occluding_pair(rng, n, sides, size):
-    """Boxes and colours of 2-Rectangles-Occlusion, in paint order."""
+    """Boxes and colours of 2-Rectangles-Occlusion-Visible, in paint order."""
     # Decided once per image, so that rejections do not change the share of overlapping images.
     overlap_mode = rng.random(n) < _OVERLAP_PROBABILITY
     lo, hi = sides

@@ -6,6 +6,7 @@ from tfpaint.layers.gaussian_attention import GaussianAttention
 from tfpaint.layers.hebb_rosenblatt import HebbRosenblattCell
 from tfpaint.layers.latents import ConcreteLatent
 from tfpaint.layers.latents import GaussianLatent
+from tfpaint.layers.sorter import DepthSorter
 from tfpaint.layers.sorter import OcclusionSorter
 from tfpaint.layers.spatial_transformer import SpatialTransformer
 from tfpaint.layers.spatial_transformer import invert_affine

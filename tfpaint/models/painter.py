@@ -156,7 +156,10 @@ class SimplePainter(_PainterBase):
     (denoising and variational variants, section 5.3), and T template writers
     read it at once; the moves are painted in a fixed order on the canvas.
     With `sorter=True` (2 moves) the overlap is recoloured by the occlusion
-    sorter of section 5.6.
+    sorter of section 5.6. With `depth_sorter=True` (any number of moves) each
+    move gets a learned depth and the moves are composited by a soft "over" in
+    order of depth (`DepthSorter`); the moves are then returned bottom to top,
+    so pictures, strokes and SVG show the learned order.
 
     Args:
         num_moves: T.
@@ -178,6 +181,8 @@ class SimplePainter(_PainterBase):
         latent_cost: "none", "mu" or "full", for "custom".
         input_noise: std of Gaussian noise added to the input in training.
         sorter: whether to add the 2-move occlusion sorter.
+        depth_sorter: whether to order the moves by a learned depth (T moves).
+        depth_temperature: the depth sorter's temperature.
         templates, template_size, allow_skew, canvas, sharpening,
         exploration_noise, learnable_templates, initial_scale, seed: as in
             `TemplateWriter`.
@@ -191,7 +196,12 @@ class SimplePainter(_PainterBase):
         after each move; `where` `(B, T, 6)`; `what` `(B, T, C)`; `which`
         `(B, T, K)`; `which_logits`; `masks` `(B, T, H, W, 1)`;
         `latent_cost` `(B,)` (zeros without a latent); with a latent `mu` and
-        `sigma`; with the sorter `order` `(B, 2)` and `unsorted_canvas`.
+        `sigma`; with the sorter `order` `(B, 2)` and `unsorted_canvas`; with
+        the depth sorter the moves (`where` ... `masks`, `canvases`) sorted
+        bottom to top, `depth` `(B, T)` their depths (ascending),
+        `paint_order` `(B, T)` the index of each among the writer's moves, and
+        `canvas` the soft composite (the loss' canvas; `canvases[:, -1]` is
+        the same moves painted by the hard "over" rule).
 
     Reference:
         Thesis section 5.1 and fig 5.1 (left), 5.3, 5.6, 5.7.
@@ -214,6 +224,8 @@ class SimplePainter(_PainterBase):
         latent_cost="none",
         input_noise=0.0,
         sorter=False,
+        depth_sorter=False,
+        depth_temperature=1.0,
         **kwargs,
     ):
         super().__init__(num_moves=num_moves, image_shape=image_shape, **kwargs)
@@ -225,6 +237,16 @@ class SimplePainter(_PainterBase):
             raise ValueError(
                 "The occlusion sorter orders exactly 2 moves (thesis section 5.6). "
                 f"Received: num_moves={self.num_moves}"
+            )
+        if sorter and depth_sorter:
+            raise ValueError(
+                "Choose one occlusion sorter: `sorter` (2 moves, thesis section 5.6) or "
+                "`depth_sorter` (a learned depth per move). Received both."
+            )
+        if depth_sorter and self.canvas != "over":
+            raise ValueError(
+                "The depth sorter orders moves of the \"over\" canvas. "
+                f"Received: canvas={self.canvas!r}"
             )
         self.encoder = encoder
         self.hidden_units = int(hidden_units)
@@ -239,6 +261,8 @@ class SimplePainter(_PainterBase):
         self.latent_cost = latent_cost
         self.input_noise = float(input_noise)
         self.use_sorter = bool(sorter)
+        self.use_depth_sorter = bool(depth_sorter)
+        self.depth_temperature = float(depth_temperature)
 
         init = tw.painter_initializer(self.seed)
         layers = []
@@ -294,6 +318,11 @@ class SimplePainter(_PainterBase):
             num_moves=self.num_moves, name="writer", **_writer_kwargs(self)
         )
         self.sorter = sorter_lib.OcclusionSorter(seed=self.seed, name="sorter") if sorter else None
+        self.depth_sorter = None
+        if depth_sorter:
+            self.depth_sorter = sorter_lib.DepthSorter(
+                self.num_moves, temperature=self.depth_temperature, seed=self.seed,
+                name="depth_sorter")
         self.noise_seed = keras.random.SeedGenerator(self.seed)
         self.build((None, *self.image_shape))
 
@@ -314,6 +343,8 @@ class SimplePainter(_PainterBase):
                 "latent_cost": self.latent_cost,
                 "input_noise": self.input_noise,
                 "sorter": self.use_sorter,
+                "depth_sorter": self.use_depth_sorter,
+                "depth_temperature": self.depth_temperature,
             }
         )
         return config
@@ -327,6 +358,8 @@ class SimplePainter(_PainterBase):
         self.writer.build(h_shape)
         if self.sorter is not None:
             self.sorter.build(None, None, None, h_shape)
+        if self.depth_sorter is not None:
+            self.depth_sorter.build(None, None, h_shape)
         self.built = True
 
     def encode(self, images, training=False):
@@ -348,6 +381,8 @@ class SimplePainter(_PainterBase):
 
     def call(self, images, training=False):
         h, outputs = self.encode(images, training=training)
+        if self.depth_sorter is not None:
+            return self._call_depth_sorted(h, outputs, training)
         outputs.update(self.writer(h, training=training))
         canvases = outputs["canvases"]  # (B, T, H, W, C)
         if self.sorter is not None:
@@ -358,6 +393,19 @@ class SimplePainter(_PainterBase):
             canvases = tf.concat([canvases[:, :-1], canvas[:, None]], axis=1)
             outputs["canvases"] = canvases
         outputs["canvas"] = canvases[:, -1]  # (B, H, W, C)
+        return outputs
+
+    def _call_depth_sorted(self, h, outputs, training):
+        moves = self.writer.moves(h, training=training)
+        moves["masks"] = self.writer.render(moves["where"], moves["which"])  # (B, T, H, W, 1)
+        result = self.depth_sorter(moves["masks"], moves["what"], h)
+        order = result["order"]  # (B, T): bottom first
+        for key, value in moves.items():
+            outputs[key] = tf.gather(value, order, axis=1, batch_dims=1)
+        outputs["depth"] = tf.gather(result["depth"], order, axis=1, batch_dims=1)  # (B, T)
+        outputs["paint_order"] = order
+        outputs["canvases"] = self.writer.paint(outputs["masks"], outputs["what"])
+        outputs["canvas"] = result["canvas"]  # (B, H, W, C)
         return outputs
 
 

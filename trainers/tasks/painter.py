@@ -42,11 +42,24 @@ class PainterTask(base.Task):
                     f"`templates` must name templates from {template_bank.TEMPLATE_NAMES}. "
                     f"Received: {tuple(c.templates)}"
                 )
-        if c.model in ("recurrent", "canvas_recurrent") and (c.latent != "none" or c.sorter):
+        sorted_ = c.sorter or c.depth_sorter
+        if c.model in ("recurrent", "canvas_recurrent") and (c.latent != "none" or sorted_):
             raise ValueError(
                 "Latent and sorter variants are built on the simple Painter; "
                 f"model={c.model!r} supports neither."
             )
+        if c.sorter and c.depth_sorter:
+            raise ValueError(
+                "Choose one occlusion sorter: `sorter` (2 moves, thesis section 5.6) or "
+                "`depth_sorter` (a learned depth per move). Received both."
+            )
+        if c.depth_sorter and c.canvas != "over":
+            raise ValueError(
+                "The depth sorter orders moves of the \"over\" canvas. "
+                f"Received: canvas={c.canvas!r}"
+            )
+        if not c.depth_temperature > 0:
+            raise ValueError(f"`depth_temperature` must be > 0. Received: {c.depth_temperature}")
 
     def describe(self):
         c = self.config
@@ -82,6 +95,8 @@ class PainterTask(base.Task):
             latent_cost=c.latent_cost,
             input_noise=c.input_noise,
             sorter=c.sorter,
+            depth_sorter=c.depth_sorter,
+            depth_temperature=c.depth_temperature,
             **shared,
         )
 
@@ -111,6 +126,15 @@ class PainterTask(base.Task):
             return result
         own, _ = metrics.own_move_assignment(outputs["masks"], shapes)
         result["own_move_rate"] = float(np.mean(own))
+        if shapes.max_shapes >= 2:
+            # Appendix A's sets let shapes overlap: the rate where they do and where they are
+            # apart, and the share of images with a shape no pixel of which can be seen.
+            overlapping = metrics.shapes_overlap(shapes)
+            for name, where in (("overlapping", overlapping), ("apart", ~overlapping)):
+                if where.any():
+                    result[f"own_move_rate_{name}"] = float(np.mean(own[where]))
+            result["overlapping_images"] = int(overlapping.sum())
+            result["images_with_an_unseen_shape"] = int(metrics.unseen_shapes(shapes).any(1).sum())
         if c.canvas == "over" and outputs["what"].shape[-1] == 1 and shapes.max_shapes >= 2:
             # Thesis 4.1's local minimum (T-DRAW's): one move over every shape.
             covering = metrics.covering_move(outputs["masks"], outputs["what"], shapes)
@@ -119,9 +143,12 @@ class PainterTask(base.Task):
             correct = metrics.template_choice_accuracy(
                 outputs["where"], outputs["which"], shapes, tuple(c.templates))
             result["template_accuracy"] = float(np.mean(correct))
-        if shapes.max_shapes == 2 and "occlusion" in c.dataset:
-            right, occluded = metrics.occlusion_order(outputs["canvas"], outputs["masks"], shapes)
-            result["occluded_pairs"] = int(occluded.sum())
+        if "occlusion" in c.dataset:
+            right, occluded, hidden = metrics.occlusion_order(
+                outputs["canvas"], outputs["masks"], shapes)
+            # With two shapes an occluded image is one occluded pair.
+            result["occluded_images"] = int(occluded.sum())
+            result["hidden_pair_images"] = int(hidden.sum())
             result["occlusion_order_accuracy"] = float(
                 right[occluded].mean() if occluded.any() else float("nan"))
         return result
