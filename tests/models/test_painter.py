@@ -442,7 +442,8 @@ class PainterTest(tf.test.TestCase, parameterized.TestCase):
         self.assertGreater(np.abs(noisy["where"] - first["where"]).max(), 1e-4)
 
     def test_variational_cost_is_kl(self):
-        model = make(painter.SimplePainter, dict(_VARIANTS[5][2]))
+        kwargs = {name: kwargs for name, _, kwargs in _VARIANTS}["variational"]
+        model = make(painter.SimplePainter, dict(kwargs))
         out = model(self.images(_GRAY))
         mu, sigma = out["mu"].numpy(), out["sigma"].numpy()
         kl = 0.5 * np.sum(mu**2 + sigma**2 - 2.0 * np.log(sigma) - 1.0, axis=-1)
