@@ -193,6 +193,10 @@ def _over_seeds(name, steps, title, columns, extra=None, seeds=None, **overrides
         if extra is not None:
             result.update(extra(outputs, examples))
         rows[seed] = result
+        # Each seed as it ends, so that a long run stopped early keeps what it measured.
+        print(f"  {name} seed {seed}: " + ", ".join(
+            f"{label} {100 * result.get(key, np.nan):.1f}%" for label, key in columns)
+            + f" ({result['train_seconds']:.0f} s)", flush=True)
     summary = _seed_table(title, rows, columns)
     return {"config": name, "seeds": rows, "summary": summary}
 
