@@ -52,6 +52,20 @@ def write_canvases_once(outputs):
     return outputs, per_move
 
 
+def check_sorters(sorter, depth_sorter, canvas):
+    """Raises ValueError unless the sorter choice fits: at most one sorter, depth on "over"."""
+    if sorter and depth_sorter:
+        raise ValueError(
+            "Choose one occlusion sorter: `sorter` (2 moves, thesis section 5.6) or "
+            "`depth_sorter` (a learned depth per move). Received both."
+        )
+    if depth_sorter and canvas != "over":
+        raise ValueError(
+            "The depth sorter orders moves of the \"over\" canvas. "
+            f"Received: canvas={canvas!r}"
+        )
+
+
 class _PainterBase(keras.Model):
     """Arguments and config shared by every Painter."""
 
@@ -238,16 +252,7 @@ class SimplePainter(_PainterBase):
                 "The occlusion sorter orders exactly 2 moves (thesis section 5.6). "
                 f"Received: num_moves={self.num_moves}"
             )
-        if sorter and depth_sorter:
-            raise ValueError(
-                "Choose one occlusion sorter: `sorter` (2 moves, thesis section 5.6) or "
-                "`depth_sorter` (a learned depth per move). Received both."
-            )
-        if depth_sorter and self.canvas != "over":
-            raise ValueError(
-                "The depth sorter orders moves of the \"over\" canvas. "
-                f"Received: canvas={self.canvas!r}"
-            )
+        check_sorters(sorter, depth_sorter, self.canvas)
         self.encoder = encoder
         self.hidden_units = int(hidden_units)
         self.hidden_layers = int(hidden_layers)

@@ -48,16 +48,8 @@ class PainterTask(base.Task):
                 "Latent and sorter variants are built on the simple Painter; "
                 f"model={c.model!r} supports neither."
             )
-        if c.sorter and c.depth_sorter:
-            raise ValueError(
-                "Choose one occlusion sorter: `sorter` (2 moves, thesis section 5.6) or "
-                "`depth_sorter` (a learned depth per move). Received both."
-            )
-        if c.depth_sorter and c.canvas != "over":
-            raise ValueError(
-                "The depth sorter orders moves of the \"over\" canvas. "
-                f"Received: canvas={c.canvas!r}"
-            )
+        # Checked here too, before the run directory is written.
+        painter.check_sorters(c.sorter, c.depth_sorter, c.canvas)
         if not c.depth_temperature > 0:
             raise ValueError(f"`depth_temperature` must be > 0. Received: {c.depth_temperature}")
 
