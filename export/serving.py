@@ -39,6 +39,15 @@ AIR (`AirSignatures`):
   object's own reconstruction, in place; zeros where `present` is 0) and
   `canvas` (their sum), from the posterior means.
 
+DM-VAE (`DmVaeSignatures`):
+- `scenes` (also `serving_default`): AIR's outputs and `slots` `[batch, N]`
+  (int32: the memory slot each object was drawn from; -1 where `present` is
+  0).
+- `sample_slot`: `slot` (int32 scalar, 0..K-1), `num_samples` (int32 scalar,
+  1..`MAX_SAMPLES`) and `seed` (int32 `[2]`) -> `primitives` `[num_samples,
+  G, G, C]`: primitives drawn from that slot's generator (a row of the
+  paper's fig 5).
+
 WS-RAM (`WsRamSignatures`):
 - `classify` (also `serving_default`): `image` -> `logits` and
   `probabilities` `[batch, classes]`, `boxes` `[batch, N, 4]` (each
@@ -70,6 +79,7 @@ import tensorflow as tf
 from tfpaint import files
 from tfpaint.layers import spatial_transformer as st
 from tfpaint.models import air
+from tfpaint.models import dm_vae
 from tfpaint.models import draw
 from tfpaint.models import painter
 from tfpaint.models import stawm
@@ -82,6 +92,7 @@ CLASSIFY_OUTPUTS = ("logits", "probabilities", "boxes")
 STAWM_DRAW_OUTPUTS = ("canvas", "canvases", "boxes", "write_boxes")
 RECONSTRUCT_OUTPUTS = ("canvas", "canvases", "write_boxes")
 SCENES_OUTPUTS = ("count", "present", "boxes", "objects", "canvas")
+DM_VAE_SCENES_OUTPUTS = SCENES_OUTPUTS + ("slots",)
 # Extra files inside a version directory go to assets.extra/ (TF Serving's
 # convention); this one describes the signatures for humans and clients.
 METADATA_FILE = os.path.join("assets.extra", "tfpaint.json")
@@ -424,15 +435,20 @@ class AirSignatures(Signatures):
     """`scenes` of AIR (module docstring): per scene the count, the boxes and
     each object's reconstruction."""
 
+    OUTPUTS = SCENES_OUTPUTS
+
     def __init__(self, model, jit=False):
         super().__init__(model, jit)
-        self.scenes = self._image_signature(self._scenes_fn, SCENES_OUTPUTS)
+        self.scenes = self._image_signature(self._scenes_fn, self.OUTPUTS)
 
     def endpoints(self):
         return {"serving_default": self.scenes, "scenes": self.scenes}
 
     def _scenes_fn(self, image):
-        outputs = self.model(image, training=False)
+        return self._scene_outputs(self.model(image, training=False))
+
+    @staticmethod
+    def _scene_outputs(outputs):
         present = outputs["z_pres"]  # (B, N)
         return {"count": outputs["count"], "present": present,
                 "boxes": outputs["boxes"] * present[..., None],
@@ -442,9 +458,65 @@ class AirSignatures(Signatures):
         return {
             **super().metadata(),
             "max_steps": self.model.max_steps,
-            "signatures": {name: self._image_metadata(SCENES_OUTPUTS)
+            "signatures": {name: self._image_metadata(self.OUTPUTS)
                            for name in ("serving_default", "scenes")},
         }
+
+
+class DmVaeSignatures(AirSignatures):
+    """`scenes` with each object's memory slot, and `sample_slot` (module
+    docstring) of DM-VAE."""
+
+    MAX_SAMPLES = 1024
+    OUTPUTS = DM_VAE_SCENES_OUTPUTS
+
+    def __init__(self, model, jit=False):
+        super().__init__(model, jit)
+        self._sample = tf.function(self._sample_fn, jit_compile=self.jit)
+        self.sample_slot = tf.function(
+            self._sample_checked,
+            input_signature=[tf.TensorSpec([], tf.int32, "slot"),
+                             tf.TensorSpec([], tf.int32, "num_samples"),
+                             tf.TensorSpec([2], tf.int32, "seed")])
+
+    def endpoints(self):
+        return {**super().endpoints(), "sample_slot": self.sample_slot}
+
+    def _scenes_fn(self, image):
+        outputs = self.model(image, training=False)
+        result = self._scene_outputs(outputs)
+        result["slots"] = tf.where(outputs["z_pres"] > 0.5, outputs["slot"], -1)
+        return result
+
+    def _sample_fn(self, slot, num_samples, seed):
+        weights = tf.one_hot(tf.fill([num_samples], slot), self.model.num_slots)
+        noise = tf.random.stateless_normal([num_samples, self.model.noise_units], seed)
+        return {"primitives": self.model.generate_glimpses(weights, noise)}
+
+    def _sample_checked(self, slot, num_samples, seed):
+        k = self.model.num_slots
+        checks = [
+            tf.debugging.Assert(tf.logical_and(slot >= 0, slot < k),
+                                [f"`slot` must be in [0, {k - 1}]"]),
+            tf.debugging.Assert(
+                tf.logical_and(num_samples >= 1, num_samples <= self.MAX_SAMPLES),
+                [f"`num_samples` must be in [1, {self.MAX_SAMPLES}]"]),
+        ]
+        with tf.control_dependencies(checks):
+            slot, num_samples = tf.identity(slot), tf.identity(num_samples)
+        return self._sample(slot, num_samples, seed)
+
+    def metadata(self):
+        meta = super().metadata()
+        sample = {"inputs": {"slot": {"shape": [], "dtype": "int32",
+                                      "range": [0, self.model.num_slots - 1]},
+                             "num_samples": {"shape": [], "dtype": "int32",
+                                             "range": [1, self.MAX_SAMPLES]},
+                             "seed": {"shape": [2], "dtype": "int32"}},
+                  "outputs": ["primitives"]}
+        meta.update({"num_slots": self.model.num_slots,
+                     "signatures": {**meta["signatures"], "sample_slot": sample}})
+        return meta
 
 
 class WsRamSignatures(Signatures):
@@ -484,13 +556,15 @@ def signatures_for(model, jit=False):
         return StawmSignatures(model, jit=jit)
     if isinstance(model, draw.DRAW):
         return DrawSignatures(model, jit=jit)
+    if isinstance(model, dm_vae.DMVAE):  # before AIR: DM-VAE is an AIR
+        return DmVaeSignatures(model, jit=jit)
     if isinstance(model, air.AIR):
         return AirSignatures(model, jit=jit)
     if isinstance(model, ws_ram.WSRAM):
         return WsRamSignatures(model, jit=jit)
     raise TypeError(
         f"No serving signatures for {type(model).__name__}: export knows Painters "
-        "(SimplePainter, ConvPainter, RecurrentPainter), STAWM, DRAW, AIR and WS-RAM."
+        "(SimplePainter, ConvPainter, RecurrentPainter), STAWM, DRAW, AIR, DM-VAE and WS-RAM."
     )
 
 

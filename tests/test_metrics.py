@@ -601,6 +601,47 @@ class CountAndBoxTest(tf.test.TestCase):
         self.assertEqual(none, 0)
         self.assertTrue(np.isnan(nothing))
 
+    def test_match_boxes_names_the_pairs(self):
+        # Scene 0: inferred box 1 is true box 0, inferred box 0 is true box 1;
+        # scene 1: no inferred box; scene 2: inferred box 2 against true box 1.
+        pred = np.zeros((3, 3, 4), np.float32)
+        pred[0, :2] = [[10, 0, 14, 4], [0, 0, 4, 4]]
+        pred[2, 2] = [5, 5, 9, 9]
+        pred_valid = np.array([[True, True, False], [False] * 3, [False, False, True]])
+        true = np.zeros((3, 2, 4), np.float32)
+        true[0] = [[0, 0, 4, 4], [0, 10, 4, 16]]
+        true[1, 0] = [0, 0, 4, 4]
+        true[2, 1] = [5, 5, 9, 9]
+        true_valid = np.array([[True, True], [True, False], [False, True]])
+        scene, step, digit, iou = metrics.match_boxes(pred, pred_valid, true, true_valid)
+        order = np.lexsort((step, scene))
+        self.assertAllEqual(scene[order], [0, 0, 2])
+        self.assertAllEqual(step[order], [0, 1, 2])
+        self.assertAllEqual(digit[order], [1, 0, 1])
+        self.assertAllClose(iou[order], [16 / 24, 1.0, 1.0])
+        empty = metrics.match_boxes(pred, np.zeros((3, 3), bool), true, true_valid)
+        self.assertEqual([len(v) for v in empty], [0, 0, 0, 0])
+
+
+class SlotPurityTest(tf.test.TestCase):
+
+    def test_known_values(self):
+        # Slot 0 holds classes 3, 3, 5; slot 4 holds 7, 7; slot 2 holds 1:
+        # majorities 2 + 2 + 1 of 6 objects.
+        slots = [0, 0, 0, 4, 4, 2]
+        labels = [3, 3, 5, 7, 7, 1]
+        self.assertAllClose(metrics.slot_purity(slots, labels), 5 / 6)
+
+    def test_one_slot_per_class_is_pure_and_one_slot_for_all_is_the_largest_class(self):
+        labels = np.array([0, 1, 1, 2, 2, 2])
+        self.assertEqual(metrics.slot_purity(labels + 10, labels), 1.0)
+        self.assertAllClose(metrics.slot_purity(np.zeros(6), labels), 3 / 6)
+
+    def test_empty_and_bad_shapes(self):
+        self.assertTrue(np.isnan(metrics.slot_purity([], [])))
+        with self.assertRaisesRegex(ValueError, r"two \(P,\) vectors"):
+            metrics.slot_purity([0, 1], [0, 1, 2])
+
 
 if __name__ == "__main__":
     tf.test.main()

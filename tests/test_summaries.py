@@ -94,6 +94,32 @@ class DrawBoxTest(tf.test.TestCase):
         self.assertAllEqual(picture[..., 0] > 0, outline)
 
 
+class SlotColoursTest(tf.test.TestCase):
+
+    def test_boxes_in_the_colour_of_their_slot(self):
+        canvases = np.zeros((2, 2, 8, 8, 1), np.float32)
+        boxes = np.tile(np.array([1.0, 1.0, 6.0, 6.0]), (2, 2, 1))
+        slots = np.array([[3, 0], [9, 12]])
+        grid = summaries.progress_grid(canvases, boxes=boxes, box_colours=slots, scale=1)
+        for n in range(2):
+            for t in range(2):
+                y, x = 1 + n * 9 + 1, 1 + t * 9 + 1  # the box's top-left corner
+                self.assertAllClose(grid[y, x], summaries._MOVE_COLOURS[slots[n, t]])
+
+    def test_memory_grid_has_a_swatch_then_the_samples_of_each_slot(self):
+        samples = np.random.default_rng(0).uniform(size=(3, 4, 5, 5, 1)).astype(np.float32)
+        grid = summaries.memory_grid(samples, scale=1)
+        self.assertEqual(grid.shape, (3 * 6 + 1, 5 * 6 + 1, 3))
+        for k in range(3):
+            y = 1 + k * 6
+            self.assertAllClose(grid[y:y + 5, 1:6],
+                                np.broadcast_to(summaries._MOVE_COLOURS[k], (5, 5, 3)))
+            for s in range(4):
+                x = 1 + (s + 1) * 6
+                self.assertAllClose(grid[y:y + 5, x:x + 5, 0], samples[k, s, ..., 0])
+        self.assertEqual(len(np.unique(summaries._MOVE_COLOURS, axis=0)), 16)
+
+
 class MaskOutlinesTest(tf.test.TestCase, parameterized.TestCase):
 
     @parameterized.named_parameters(("3x3", 3), ("4x4", 4), ("6x6", 6))

@@ -24,6 +24,18 @@ import tensorflow as tf
 SEED = 1234
 
 
+def random_scenes(shape, num=4, seed=0):
+    """`(num, *shape)` float32 images of uniform noise (AIR-like models' input)."""
+    return np.random.default_rng(seed).uniform(size=(num, *shape)).astype(np.float32)
+
+
+def force_presence(model, present):
+    """Sets an AIR-like model's presence head so that every step's rho is
+    about 1 (`present`) or 0."""
+    model.pres_head.kernel.assign(tf.zeros_like(model.pres_head.kernel))
+    model.pres_head.bias.assign([20.0 if present else -20.0])
+
+
 def set_seeds(seed=SEED):
     """Seeds Python, NumPy, TensorFlow and Keras, for repeatable tests."""
     keras.utils.set_random_seed(seed)

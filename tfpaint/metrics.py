@@ -305,12 +305,12 @@ def box_iou(a, b):
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-def matched_box_iou(pred_boxes, pred_valid, true_boxes, true_valid):
-    """Mean IoU of the inferred and true boxes, matched one to one per scene.
+def match_boxes(pred_boxes, pred_valid, true_boxes, true_valid):
+    """Pairs the inferred and true boxes of each scene one to one.
 
     In each scene the present inferred boxes and the true boxes are paired to
-    maximise the summed IoU (the Hungarian method); unpaired boxes do not
-    count. Scenes without a pair do not count.
+    maximise the summed IoU (the Hungarian method); unpaired boxes are left
+    out.
 
     Args:
         pred_boxes: `(N, K, 4)` inferred `(x0, y0, x1, y1)` (AIR's `boxes`).
@@ -320,19 +320,66 @@ def matched_box_iou(pred_boxes, pred_valid, true_boxes, true_valid):
         true_valid: `(N, M)`.
 
     Returns:
-        `(mean IoU over matched pairs, number of pairs)`; NaN with no pair.
+        `(scene, pred, true, iou)`: four `(P,)` arrays, one entry per pair:
+        the scene, the inferred box's index, the true box's index, their IoU.
     """
     from scipy import optimize  # pylint: disable=import-outside-toplevel
 
     pred_boxes, true_boxes = np.asarray(pred_boxes), np.asarray(true_boxes)
     true_xy = true_boxes[..., [1, 0, 3, 2]]  # (N, M, 4) as (x0, y0, x1, y1)
-    ious = []
+    pairs = []
     for n in range(len(pred_boxes)):
-        pred = pred_boxes[n][np.asarray(pred_valid[n], bool)]
-        true = true_xy[n][np.asarray(true_valid[n], bool)]
-        if len(pred) == 0 or len(true) == 0:
+        pred_index = np.flatnonzero(np.asarray(pred_valid[n], bool))
+        true_index = np.flatnonzero(np.asarray(true_valid[n], bool))
+        if len(pred_index) == 0 or len(true_index) == 0:
             continue
-        table = box_iou(pred[:, None], true[None])  # (P, T)
-        rows, cols = optimize.linear_sum_assignment(-table)
-        ious.extend(table[rows, cols].tolist())
-    return (float(np.mean(ious)) if ious else float("nan")), len(ious)
+        table = box_iou(pred_boxes[n][pred_index][:, None], true_xy[n][true_index][None])
+        rows, cols = optimize.linear_sum_assignment(-table)  # (P, T) maximised
+        pairs.extend(zip([n] * len(rows), pred_index[rows], true_index[cols],
+                         table[rows, cols]))
+    if not pairs:
+        return (np.zeros(0, int), np.zeros(0, int), np.zeros(0, int), np.zeros(0))
+    scene, pred, true, iou = (np.asarray(v) for v in zip(*pairs))
+    return scene.astype(int), pred.astype(int), true.astype(int), iou.astype(np.float64)
+
+
+def matched_box_iou(pred_boxes, pred_valid, true_boxes, true_valid):
+    """Mean IoU of the inferred and true boxes, matched one to one per scene
+    (`match_boxes`). Scenes without a pair do not count.
+
+    Returns:
+        `(mean IoU over matched pairs, number of pairs)`; NaN with no pair.
+    """
+    iou = match_boxes(pred_boxes, pred_valid, true_boxes, true_valid)[3]
+    return (float(np.mean(iou)) if len(iou) else float("nan")), len(iou)
+
+
+def slot_purity(slots, labels):
+    """How often each memory slot holds one class: cluster purity.
+
+    Each slot is given the class most of its objects have; the purity is the
+    share of objects whose class is their slot's (1: every slot holds one
+    class; a single slot for everything scores the largest class's share).
+    DM-VAE's claim that a slot is a "shared template" (its fig 5), measured
+    with the held-out digits' labels.
+
+    Args:
+        slots: `(P,)` the slot each object was addressed with.
+        labels: `(P,)` each object's true class.
+
+    Returns:
+        A float in [0, 1], NaN when there is no object.
+
+    Raises:
+        ValueError: unless `slots` and `labels` are two vectors of one length.
+    """
+    slots, labels = np.asarray(slots).astype(int), np.asarray(labels).astype(int)
+    if slots.shape != labels.shape or slots.ndim != 1:
+        raise ValueError(f"Expected two (P,) vectors. Received: {slots.shape} and "
+                         f"{labels.shape}")
+    if not len(slots):
+        return float("nan")
+    majority = 0
+    for slot in np.unique(slots):
+        majority += np.bincount(labels[slots == slot]).max()
+    return float(majority / len(slots))

@@ -18,6 +18,8 @@ _MOVE_COLOURS = np.array(
     [
         [0.90, 0.10, 0.10], [0.10, 0.60, 0.95], [0.15, 0.80, 0.20], [1.00, 0.60, 0.00],
         [0.70, 0.20, 0.90], [0.00, 0.85, 0.80], [0.95, 0.85, 0.10], [0.95, 0.30, 0.65],
+        [0.55, 0.35, 0.15], [0.60, 0.60, 1.00], [0.60, 0.95, 0.60], [1.00, 0.75, 0.55],
+        [0.40, 0.40, 0.40], [0.00, 0.45, 0.45], [0.55, 0.55, 0.00], [0.85, 0.45, 0.30],
     ],
     np.float32,
 )
@@ -42,7 +44,7 @@ def _tile(rows, pad=1, value=0.5):
     return grid
 
 
-def progress_grid(canvases, targets=None, scale=2, boxes=None):
+def progress_grid(canvases, targets=None, scale=2, boxes=None, box_colours=None):
     """The canvas after each move, then the target, one image per row.
 
     The layout of thesis figs 4.1 and 5.6: column t is the canvas after move t,
@@ -55,6 +57,9 @@ def progress_grid(canvases, targets=None, scale=2, boxes=None):
         boxes: optional `(N, T, 4)` pixel boxes `(x0, y0, x1, y1)`: move t's
             box is drawn on the canvas after move t (DRAW's write windows,
             the paper's figure of MNIST generation), in move t's colour.
+        box_colours: optional `(N, T)` ints: box (n, t) in colour
+            `box_colours[n, t]` of the palette instead (DM-VAE's boxes in
+            the colour of their memory slot, as `memory_grid`'s rows).
 
     Returns:
         `(Hg, Wg, 3)` float32 picture in [0, 1].
@@ -63,11 +68,36 @@ def progress_grid(canvases, targets=None, scale=2, boxes=None):
     if boxes is not None:
         canvases = canvases.copy()
         for n, t in np.ndindex(*canvases.shape[:2]):
-            draw_box(canvases[n, t], np.asarray(boxes)[n, t], _MOVE_COLOURS[t % len(_MOVE_COLOURS)])
+            colour = t if box_colours is None else int(np.asarray(box_colours)[n, t])
+            draw_box(canvases[n, t], np.asarray(boxes)[n, t],
+                     _MOVE_COLOURS[colour % len(_MOVE_COLOURS)])
     rows = canvases
     if targets is not None:
         rows = np.concatenate([canvases, np.clip(_rgb(targets), 0.0, 1.0)[:, None]], axis=1)
     grid = _tile(rows)
+    return np.kron(grid, np.ones((scale, scale, 1), np.float32)) if scale > 1 else grid
+
+
+def memory_grid(samples, scale=2):
+    """A memory of primitives, one row per slot (DM-VAE's fig 5).
+
+    Each row starts with a swatch in the slot's colour (the colour of its
+    boxes in `progress_grid(..., box_colours=slots)`), then the slot's
+    samples.
+
+    Args:
+        samples: `(K, S, G, G, C)`: S primitives drawn from each of K slots.
+        scale: integer upscaling of every pixel.
+
+    Returns:
+        `(Hg, Wg, 3)` float32 picture in [0, 1].
+    """
+    samples = np.clip(_rgb(samples), 0.0, 1.0)  # (K, S, G, G, 3)
+    k = samples.shape[0]
+    colours = _MOVE_COLOURS[np.arange(k) % len(_MOVE_COLOURS)]  # (K, 3)
+    swatches = np.broadcast_to(colours[:, None, None, None, :],
+                               (k, 1) + samples.shape[2:]).astype(np.float32)
+    grid = _tile(np.concatenate([swatches, samples], axis=1))
     return np.kron(grid, np.ones((scale, scale, 1), np.float32)) if scale > 1 else grid
 
 

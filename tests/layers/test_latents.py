@@ -23,6 +23,25 @@ _SETTINGS = (
 )
 
 
+class GaussianKlTest(tf.test.TestCase):
+
+    def test_matches_tfp_and_is_zero_for_equal_gaussians(self):
+        rng = np.random.default_rng(0)
+        loc, prior_loc = rng.normal(size=(2, 4, 3))
+        scale, prior_scale = rng.uniform(0.2, 2.0, size=(2, 4, 3))
+        want = tfp.distributions.kl_divergence(
+            tfp.distributions.Normal(loc, scale),
+            tfp.distributions.Normal(prior_loc, prior_scale)).numpy().sum(-1)
+        self.assertAllClose(latents.gaussian_kl(loc, scale, prior_loc, prior_scale), want)
+        self.assertAllClose(latents.gaussian_kl(loc, scale, loc, scale), np.zeros(4), atol=1e-7)
+        # A prior broadcast from one vector.
+        self.assertAllClose(latents.gaussian_kl(loc, scale, prior_loc[0], prior_scale[0]),
+                            tfp.distributions.kl_divergence(
+                                tfp.distributions.Normal(loc, scale),
+                                tfp.distributions.Normal(prior_loc[0], prior_scale[0])
+                            ).numpy().sum(-1))
+
+
 class GaussianLatentTest(tf.test.TestCase, parameterized.TestCase):
 
     def setUp(self):

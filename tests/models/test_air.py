@@ -27,13 +27,10 @@ def make(**kwargs):
 
 
 def scenes(num=4, seed=0):
-    return np.random.default_rng(seed).uniform(size=(num, *SHAPE)).astype(np.float32)
+    return testing.random_scenes(SHAPE, num, seed)
 
 
-def force_presence(model, present):
-    """Sets the presence head so that every rho is about 1 (or 0)."""
-    model.pres_head.kernel.assign(tf.zeros_like(model.pres_head.kernel))
-    model.pres_head.bias.assign([20.0 if present else -20.0])
+force_presence = testing.force_presence
 
 
 class AirTest(tf.test.TestCase, parameterized.TestCase):

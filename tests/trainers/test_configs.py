@@ -72,6 +72,10 @@ class ConfigsTest(tf.test.TestCase, parameterized.TestCase):
         elif family == "air":
             self.assertEqual(outputs["canvases"].shape, (1, config.max_steps, *shape))
             self.assertEqual(outputs["z_what"].shape, (1, config.max_steps, config.latent_units))
+        elif family == "dm_vae":
+            self.assertEqual(outputs["canvases"].shape, (1, config.max_steps, *shape))
+            self.assertEqual(outputs["z_type"].shape, (1, config.max_steps, config.num_slots))
+            self.assertEqual(outputs["eps"].shape, (1, config.max_steps, config.latent_units))
         elif family == "ws_ram":
             self.assertEqual(outputs["thetas"].shape, (1, 1, config.num_glimpses, 6))
             self.assertEqual(outputs["logits"].shape, (1, 1, 10))
@@ -125,7 +129,8 @@ class SchemaTest(tf.test.TestCase):
         fields = {family: set(module.base()) for family, module in FAMILIES.items()}
         declared = (set(common.base()) | set(common.add_template_writer(common.base()))
                     | set(common.add_importance_weighted_bound(common.base()))
-                    | set(common.add_glimpse_sequence(common.base())))
+                    | set(common.add_glimpse_sequence(common.base()))
+                    | set(common.add_scene_inference(common.base())))
         for a, b in itertools.combinations(sorted(fields), 2):
             self.assertEqual(fields[a] & fields[b] - declared, set(),
                              f"fields of both {a} and {b} must be declared in configs/common.py")

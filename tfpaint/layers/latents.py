@@ -15,6 +15,28 @@ CONCRETE_KLS = ("none", "mc", "discrete")
 CONCRETE_INFERENCE = ("mean", "mode")
 
 
+def gaussian_kl(loc, scale, prior_loc, prior_scale):
+    """`KL(N(loc, scale) || N(prior_loc, prior_scale))` of diagonal Gaussians,
+    summed over the last axis.
+
+    `sum_d log(s_p / s) + (s^2 + (mu - mu_p)^2) / (2 s_p^2) - 1/2`: the
+    closed form both AIR's z_where (against a fixed prior) and DM-VAE's
+    epsilon (against a prior computed from the chosen memory slot) are scored
+    with. Arguments broadcast against each other.
+
+    Args:
+        loc, scale: the posterior's `(..., D)` means and standard deviations.
+        prior_loc, prior_scale: the prior's, broadcastable to them.
+
+    Returns:
+        `(...)` KL in nats.
+    """
+    return tf.reduce_sum(
+        tf.math.log(prior_scale / scale)
+        + (tf.square(scale) + tf.square(loc - prior_loc)) / (2.0 * tf.square(prior_scale))
+        - 0.5, axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="tfpaint")
 class GaussianLatent(keras.layers.Layer):
     """A Gaussian code `z` with the variations of the thesis' ablation grid.

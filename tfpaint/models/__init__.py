@@ -1,6 +1,7 @@
 """Models of tfpaint."""
 
 from tfpaint.models.air import AIR
+from tfpaint.models.dm_vae import DMVAE
 from tfpaint.models.draw import DRAW
 from tfpaint.models.painter import ConvPainter
 from tfpaint.models.painter import RecurrentPainter

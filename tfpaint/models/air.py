@@ -192,8 +192,6 @@ class AIR(keras.Model):
         self.seed = seed
         # z_where: (log s, x, y), or (log s_x, log s_y, x, y) for templates.
         self.scales = 2 if decoder == "template" else 1
-        height, width, channels = image_shape
-        glimpse = self.glimpse_size ** 2 * channels
         init = lambda i: keras.initializers.GlorotUniform(
             seed=None if seed is None else seed + 31 * i)
         small = lambda i: keras.initializers.RandomNormal(
@@ -216,29 +214,12 @@ class AIR(keras.Model):
             bias_initializer=keras.initializers.Constant(
                 [start] * self.scales + [0.0, 0.0] + [-1.0] * where),
             name="where_head")
+        height, width = image_shape[:2]
         self.reader = st.SpatialTransformer((self.glimpse_size,) * 2, allow_skew=False,
                                             name="reader")
         self.writer = st.SpatialTransformer((height, width), allow_skew=False, inverse=True,
                                             name="writer")
-        self.encoder = keras.layers.Dense(self.hidden_units, activation="relu",
-                                          kernel_initializer=init(4), name="what_encoder")
-        self.what = latents.GaussianLatent(self.what_units, latent_cost="full", seed=seed,
-                                           name="what")
-        if decoder == "glimpse":
-            self.decoder_hidden = keras.layers.Dense(self.hidden_units, activation="relu",
-                                                     kernel_initializer=init(5),
-                                                     name="decoder_hidden")
-            self.decoder_out = keras.layers.Dense(
-                glimpse, kernel_initializer=init(6),
-                bias_initializer=keras.initializers.Constant(self.decoder_bias),
-                name="decoder_out")
-        else:
-            # Only its colour and template-choice heads, its rendering and its
-            # canvas are used: where it paints is z_where.
-            self.template_writer = tw.TemplateWriter(
-                num_moves=1, canvas_size=(height, width), channels=channels,
-                templates=self.templates, template_size=self.template_size, canvas="over",
-                seed=seed, name="template_writer")
+        self._make_what_layers(init)
         self.baseline_net = None
         if z_pres == "bernoulli":
             self.baseline_net = keras.Sequential(
@@ -273,14 +254,37 @@ class AIR(keras.Model):
             "seed": self.seed,
         }
 
-    def build(self, input_shape=None):
+    def _make_what_layers(self, init):
+        """The layers that encode a glimpse and decode it (a subclass's hook:
+        DM-VAE replaces z_what by a memory slot and a noise vector)."""
+        seed = self.seed
         height, width, channels = self.image_shape
-        pixels = height * width * channels
-        step_input = pixels + self.scales + 2 + self.what_units + 1
-        self.rnn.build((None, step_input))
-        if self.pres_head is not None:
-            self.pres_head.build((None, self.rnn_units))
-        self.where_head.build((None, self.rnn_units))
+        self.encoder = keras.layers.Dense(self.hidden_units, activation="relu",
+                                          kernel_initializer=init(4), name="what_encoder")
+        self.what = latents.GaussianLatent(self.what_units, latent_cost="full", seed=seed,
+                                           name="what")
+        if self.decoder == "glimpse":
+            self.decoder_hidden = keras.layers.Dense(self.hidden_units, activation="relu",
+                                                     kernel_initializer=init(5),
+                                                     name="decoder_hidden")
+            self.decoder_out = keras.layers.Dense(
+                self.glimpse_size ** 2 * channels, kernel_initializer=init(6),
+                bias_initializer=keras.initializers.Constant(self.decoder_bias),
+                name="decoder_out")
+        else:
+            # Only its colour and template-choice heads, its rendering and its
+            # canvas are used: where it paints is z_where.
+            self.template_writer = tw.TemplateWriter(
+                num_moves=1, canvas_size=(height, width), channels=channels,
+                templates=self.templates, template_size=self.template_size, canvas="over",
+                seed=seed, name="template_writer")
+
+    def _code_units(self):
+        """The size of the step's code fed to the next step's LSTM."""
+        return self.what_units
+
+    def _build_what_layers(self):
+        channels = self.image_shape[-1]
         self.encoder.build((None, self.glimpse_size ** 2 * channels))
         self.what.build((None, self.hidden_units))
         if self.decoder == "glimpse":
@@ -289,6 +293,34 @@ class AIR(keras.Model):
         else:
             self.template_writer.build((None, self.what_units))
             self.template_writer.where_dense.trainable = False  # z_where places templates
+
+    def _infer_what(self, glimpse, training, noise_seed):
+        """The step's code of its `(B, G, G, C)` glimpse.
+
+        Returns:
+            Dict with `z_what` `(B, code units)` (fed to the next step, and
+            to `_decode_glimpse`), `kl_what` `(B,)` its KL; further keys are
+            stacked over steps into the outputs (keys starting with "_" are
+            kept for `_decode_glimpse` only).
+        """
+        batch = tf.shape(glimpse)[0]
+        code = self.what(self.encoder(tf.reshape(glimpse, [batch, -1])), training=training,
+                         noise_seed=noise_seed)
+        return {"z_what": code["z"], "kl_what": code["latent_cost"]}
+
+    def _decode_glimpse(self, code):
+        """`(B, G * G * C)` logits of the glimpse reconstructed from `code`."""
+        return self.decoder_out(self.decoder_hidden(code["z_what"]))
+
+    def build(self, input_shape=None):
+        height, width, channels = self.image_shape
+        pixels = height * width * channels
+        step_input = pixels + self.scales + 2 + self._code_units() + 1
+        self.rnn.build((None, step_input))
+        if self.pres_head is not None:
+            self.pres_head.build((None, self.rnn_units))
+        self.where_head.build((None, self.rnn_units))
+        self._build_what_layers()
         if self.baseline_net is not None:
             self.baseline_net.build((None, pixels))
         if self.z_pres == "concrete":
@@ -317,7 +349,7 @@ class AIR(keras.Model):
         state = [tf.zeros([batch, self.rnn_units], dtype)] * 2
         where_units = self.scales + 2  # W: 3, or 4 for templates
         z_where = tf.zeros([batch, where_units], dtype)
-        z_what = tf.zeros([batch, self.what_units], dtype)
+        z_what = tf.zeros([batch, self._code_units()], dtype)
         z_pres = tf.ones([batch, 1], dtype)  # the step before the first: present
         steps = {k: [] for k in ("canvases", "objects", "glimpses", "z_pres",
                                  "presence_probs", "z_where", "where_loc", "where_scale", "theta",
@@ -369,19 +401,16 @@ class AIR(keras.Model):
                 z_where = loc + scale * eps  # (B, W)
             else:
                 z_where = loc
-            kl_where = tf.reduce_sum(
-                tf.math.log(prior_scale / scale)
-                + (tf.square(scale) + tf.square(loc - prior_loc)) / (2.0 * tf.square(prior_scale))
-                - 0.5, axis=-1)  # (B,) KL(N(loc, scale) || prior)
+            kl_where = latents.gaussian_kl(loc, scale, prior_loc, prior_scale)  # (B,)
             theta = self._theta(z_where)  # (B, 6)
             glimpse = self.reader(images, theta)  # (B, G, G, C)
-            code = self.what(self.encoder(tf.reshape(glimpse, [batch, -1])),
-                             training=training,
-                             noise_seed=step_seed(2) if sample else None)
-            z_what = code["z"]  # (B, Z)
-            values = {}
+            code = self._infer_what(glimpse, training,
+                                    step_seed(2) if sample else None)
+            z_what = code["z_what"]  # (B, Z)
+            values = {k: v for k, v in code.items()
+                      if k not in ("z_what", "kl_what") and not k.startswith("_")}
             if self.decoder == "glimpse":
-                logits = self.decoder_out(self.decoder_hidden(z_what))  # (B, GGC)
+                logits = self._decode_glimpse(code)  # (B, GGC)
                 reconstruction = tf.reshape(tf.sigmoid(logits), [batch, g, g, channels])
                 written = self.writer(reconstruction, theta)  # (B, H, W, C)
                 drawn = present[:, None, None, None] * written  # (B, H, W, C) this object
@@ -405,11 +434,11 @@ class AIR(keras.Model):
             values.update({"canvases": canvas, "objects": drawn, "glimpses": glimpse,
                            "z_pres": present, "presence_probs": rho, "z_where": z_where,
                            "where_loc": loc, "where_scale": scale, "theta": theta,
-                           "z_what": z_what, "kl_what": code["latent_cost"],
+                           "z_what": z_what, "kl_what": code["kl_what"],
                            "kl_where": kl_where, "mask": before, "log_q_pres_step": log_q,
                            "kl_pres_step": kl_pres_step})
             for key, value in values.items():
-                steps[key].append(value)
+                steps.setdefault(key, []).append(value)
 
         out = {k: tf.stack(v, axis=1) for k, v in steps.items()}  # (B, N, ...)
         z_pres_all = out["z_pres"]  # (B, N)

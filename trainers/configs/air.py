@@ -10,7 +10,6 @@ the shared fields and their meaning are in `trainers/configs/common.py`.
 
 import math
 
-from ml_collections import config_dict
 
 from trainers.configs import common
 
@@ -19,43 +18,23 @@ DEFAULT = "multi_mnist_cpu"
 
 def base():
     """AIR's fields; defaults follow the paper's Multi-MNIST model where it gives them."""
-    c = common.add_importance_weighted_bound(common.add_glimpse(common.base()))
+    # The scene fields (max_objects, max_steps, the count and z_where priors,
+    # z_pres, the likelihood, window_range) and their defaults are
+    # `common.add_scene_inference`'s.
+    c = common.add_scene_inference(common.base())
     c.task = "air"
     c.dataset = "multi_mnist"  # 50x50 scenes of 0, 1 or 2 offline digits
-    c.max_objects = 2  # the most digits a scene holds (the data; counts 0..max_objects)
     c.num_train = 60_000  # 20,000 scenes of each count, as the DM-VAE paper's Multi-MNIST
     c.num_test = 1_000
-    c.max_steps = 3  # N: AIR's steps (one more than the most digits)
     c.glimpse_size = 20  # G
     c.rnn_units = 256  # the inference LSTM
     c.mlp_units = 200  # the z_what encoder's, decoder's and baseline's hidden layer
     c.latent_units = 50  # z_what
-    # The count prior: each counted step is present with this probability
-    # (pyro's tutorial: 0.01), annealed linearly to presence_prob_final over
-    # presence_prob_anneal_steps (0: fixed).
-    c.presence_prob = 0.01
-    c.presence_prob_final = 0.01
-    c.presence_prob_anneal_steps = 0
-    # z_where's prior: (log-scale mean, log-scale sd, shift sd).
-    c.where_prior = (math.log(0.4), 0.5, 1.0)
-    c.likelihood_scale = 0.3  # sigma of the Gaussian likelihood per pixel
-    c.decoder_bias = -2.0  # the decoder's starting logit bias (pyro's tutorial)
-    # z_pres: "bernoulli" (score-function gradient, NVIL baseline), "concrete"
-    # (relaxed, reparameterised, at presence_temperature) or "none" (every
-    # step present: a fixed number of steps, as T-AIR).
-    c.z_pres = "bernoulli"
-    c.presence_temperature = 0.5
-    # Divide z_pres' score-function signal (ELBO minus baseline, hundreds of
-    # nats) by its batch standard deviation when above 1 (NVIL).
-    c.normalize_signal = False
     # "glimpse" (AIR's MLP decoder) or "template" (T-AIR: the template writer
     # paints each step's template with the "over" rule, thesis 4.2).
     c.decoder = "glimpse"
     c.templates = ("square",)  # the template decoder's templates
     c.template_size = 16  # side of its template masks
-    # (low, high): each window side as a fraction of the image's, squashed
-    # into this range (None: free, exp of the log-scale latent).
-    c.window_range = config_dict.placeholder(tuple)
     c.batch_size = 64
     c.learning_rate = 1e-4  # the DM-VAE paper's Adam rate for its AIR and DM-VAE
     c.steps = 100_000

@@ -95,6 +95,36 @@ def add_importance_weighted_bound(c):
     return c
 
 
+def add_scene_inference(c):
+    """Adds the fields of AIR's scene inference (a variable number of objects,
+    each attended, encoded and written back), for AIR and the models built on
+    it (DM-VAE), with the glimpse's and the bound's fields. Returns `c`."""
+    c = add_importance_weighted_bound(add_glimpse(c))
+    c.max_objects = 2  # the most objects a scene holds (the data: counts 0..max_objects)
+    c.max_steps = 3  # N: the most objects a scene is explained with, one per step
+    # The count prior: each counted step is present with this probability
+    # (pyro's tutorial: 0.01), annealed linearly to presence_prob_final over
+    # presence_prob_anneal_steps (0: fixed).
+    c.presence_prob = 0.01  # the count prior's presence probability q
+    c.presence_prob_final = 0.01  # q at the end of the annealing
+    c.presence_prob_anneal_steps = 0  # steps of the annealing (0: q fixed)
+    c.where_prior = (math.log(0.4), 0.5, 1.0)  # z_where's (log-scale mean, log-scale sd, shift sd)
+    c.likelihood_scale = 0.3  # sigma of the Gaussian likelihood per pixel
+    c.decoder_bias = -2.0  # the glimpse decoder's starting logit bias (pyro's tutorial)
+    # z_pres: "bernoulli" (score-function gradient, NVIL baseline), "concrete"
+    # (relaxed, reparameterised, at presence_temperature) or "none" (every
+    # step present: a fixed number of steps, as T-AIR).
+    c.z_pres = "bernoulli"  # how z_pres is sampled and trained
+    c.presence_temperature = 0.5  # the Concrete temperature of z_pres="concrete"
+    # Divide z_pres' score-function signal (ELBO minus baseline, hundreds of
+    # nats) by its batch standard deviation when above 1 (NVIL).
+    c.normalize_signal = False  # NVIL's variance normalisation
+    # (low, high): each window side as a fraction of the image's, squashed
+    # into this range (None: free, exp of the log-scale latent).
+    c.window_range = config_dict.placeholder(tuple)  # bounds of the window sides
+    return c
+
+
 def add_template_writer(c):
     """Adds the template writer's fields (thesis chapter 3), for the families
     that paint with it (the Painter, T-DRAW). Returns `c`."""

@@ -5,12 +5,14 @@ adds its module here (see README, "Adding a model").
 """
 
 from trainers.tasks.air import AirTask
+from trainers.tasks.dm_vae import DmVaeTask
 from trainers.tasks.draw import DrawTask
 from trainers.tasks.painter import PainterTask
 from trainers.tasks.stawm import StawmTask
 from trainers.tasks.ws_ram import WsRamTask
 
-TASKS = {cls.name: cls for cls in (PainterTask, StawmTask, DrawTask, AirTask, WsRamTask)}
+TASKS = {cls.name: cls for cls in (PainterTask, StawmTask, DrawTask, AirTask, DmVaeTask,
+                                    WsRamTask)}
 
 
 def get_task(config):

@@ -31,19 +31,30 @@ class AirTask(base.Task):
     """Trains `tfpaint.models.AIR`."""
 
     name = "air"
+    model_name = "AIR"  # in messages
     progress_picture = "air/steps"
+    # Model outputs logged as training metrics, and kept from the evaluation.
+    logged_outputs = ("kl_what", "kl_where", "kl_pres", "count")
+    eval_outputs = ("canvases", "canvas", "objects", "boxes", "z_pres", "count", "masks",
+                    "colors")
 
     def validate(self):
         c = self.config
-        if c.dataset != "multi_mnist" and c.dataset not in shapes.SHAPE_DATASETS:
-            raise ValueError("AIR trains on multi_mnist or a synthetic shapes set. Received: "
-                             f"dataset={c.dataset!r}")
-        common.check_choice(c, "z_pres", air.Z_PRES)
+        self.validate_scene_model()
         common.check_choice(c, "decoder", air.DECODERS)
-        common.check_positive(c, "presence_temperature")
         common.check_int(c, "template_size", 1)
+        common.check_int(c, "mlp_units", 1)
+
+    def validate_scene_model(self):
+        """The fields AIR shares with the models built on it (DM-VAE)."""
+        c = self.config
+        if c.dataset != "multi_mnist" and c.dataset not in shapes.SHAPE_DATASETS:
+            raise ValueError(f"{self.model_name} trains on multi_mnist or a synthetic shapes set. "
+                             f"Received: dataset={c.dataset!r}")
+        common.check_choice(c, "z_pres", air.Z_PRES)
+        common.check_positive(c, "presence_temperature")
         air.check_window_range(c.window_range)
-        for name in ("max_objects", "max_steps", "glimpse_size", "rnn_units", "mlp_units",
+        for name in ("max_objects", "max_steps", "glimpse_size", "rnn_units",
                      "latent_units", "iwae_samples"):
             common.check_int(c, name, 1)
         common.check_int(c, "presence_prob_anneal_steps", 0)
@@ -60,7 +71,7 @@ class AirTask(base.Task):
             raise ValueError(f"`decoder_bias` must be finite. Received: {c.decoder_bias}")
         if c.dataset == "multi_mnist" and c.z_pres != "none" and c.max_steps < c.max_objects:
             raise ValueError(f"`max_steps` ({c.max_steps}) must be at least `max_objects` "
-                             f"({c.max_objects}): AIR explains one digit per step.")
+                             f"({c.max_objects}): {self.model_name} explains one digit per step.")
 
     def describe(self):
         c = self.config
@@ -76,26 +87,33 @@ class AirTask(base.Task):
             return {"max_objects": self.config.max_objects}
         return {}
 
-    def build_model(self, image_shape):
+    def scene_model_arguments(self, image_shape):
+        """The constructor arguments AIR shares with the models built on it."""
         c = self.config
-        return air.AIR(
+        return dict(
             image_shape=image_shape,
             max_steps=c.max_steps,
             glimpse_size=c.glimpse_size,
             rnn_units=c.rnn_units,
-            hidden_units=c.mlp_units,
-            what_units=c.latent_units,
             presence_prob=c.presence_prob,
             where_prior=tuple(c.where_prior),
             likelihood_scale=c.likelihood_scale,
             decoder_bias=c.decoder_bias,
             z_pres=c.z_pres,
             presence_temperature=c.presence_temperature,
+            window_range=c.window_range,
+            seed=c.seed,
+        )
+
+    def build_model(self, image_shape):
+        c = self.config
+        return air.AIR(
+            hidden_units=c.mlp_units,
+            what_units=c.latent_units,
             decoder=c.decoder,
             templates=tuple(c.templates),
             template_size=c.template_size,
-            window_range=c.window_range,
-            seed=c.seed,
+            **self.scene_model_arguments(image_shape),
         )
 
     def presence_prob(self):
@@ -113,7 +131,7 @@ class AirTask(base.Task):
             model.presence_prob.assign(self.presence_prob())
         outputs = model(batch["image"], training=training)
         loss, parts = model.loss_terms(outputs, normalize_signal=self.config.normalize_signal)
-        parts.update({k: outputs[k] for k in ("kl_what", "kl_where", "kl_pres", "count")})
+        parts.update({k: outputs[k] for k in self.logged_outputs})
         return loss, parts
 
     def eval_function(self, model, jit):
@@ -126,9 +144,7 @@ class AirTask(base.Task):
             stacked = base.stack_samples(
                 lambda k: {"elbo": model(images, noise_seed=tf.stack([11, 1000 * k]))["elbo"]},
                 samples, ("elbo",), images.dtype)["elbo"]  # (K, B)
-            keep = ("canvases", "canvas", "objects", "boxes", "z_pres", "count", "masks",
-                    "colors")
-            result = {k: outputs[k] for k in keep if k in outputs}
+            result = {k: outputs[k] for k in self.eval_outputs if k in outputs}
             result["neg_elbo"] = -tf.reduce_mean(stacked, axis=0)
             result["iwae"] = -losses.importance_weighted_bound(stacked)
             return result
