@@ -329,11 +329,14 @@ class TemplateWriter(keras.layers.Layer):
         what = tf.reshape(self.what_dense(h), [batch, self.num_moves, self.channels])
         if self.which_dense is None:
             logits = tf.zeros([batch, self.num_moves, 1], h.dtype)  # (B, T, 1)
+            # The only template's weight is 1 exactly (a softmax of one logit
+            # rounds to 0.99999994 on some CPUs).
+            which = tf.ones_like(logits)  # (B, T, 1)
         else:
             logits = tf.reshape(
                 self.which_dense(h), [batch, self.num_moves, self.num_templates]
             )  # (B, T, K)
-        which = self.bank.choice_weights(logits, training=training)  # (B, T, K)
+            which = self.bank.choice_weights(logits, training=training)  # (B, T, K)
         return {"where": where, "what": what, "which": which, "which_logits": logits}
 
     def render(self, where, which):
