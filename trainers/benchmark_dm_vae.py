@@ -231,6 +231,10 @@ def main(argv):
         raise app.UsageError(f"Unknown --models {unknown}; known: {sorted(MODELS)}.")
     if FLAGS.summarize:
         results = []
+        missing = [path for path in FLAGS.summarize if not os.path.isfile(path)]
+        if missing:
+            raise app.UsageError(f"--summarize: no such file {', '.join(missing)} (the "
+                                 "--output of an earlier run).")
         for path in FLAGS.summarize:
             with open(path) as f:
                 results.extend(json.load(f))
