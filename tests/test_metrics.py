@@ -338,6 +338,89 @@ class OwnMoveAssignmentTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllEqual(passed, data.num_shapes <= 1)
 
 
+def _ceiling_by_brute_force(data, sides):
+    """own_move_ceiling the slow way: every pair of support boxes, own_move_assignment as judge."""
+    size, (lo, hi) = data.image_size, sides
+    boxes, prior = [], []
+    for h in range(lo, hi + 1):
+        for w in range(lo, hi + 1):
+            for y0 in range(size - h + 1):
+                for x0 in range(size - w + 1):
+                    boxes.append((y0, x0, y0 + h, x0 + w))
+                    prior.append(1.0 / ((size - h + 1) * (size - w + 1)))
+    boxes, prior = np.array(boxes, np.float32), np.array(prior)
+    masks = np.zeros((len(boxes), size, size), bool)
+    for m, (y0, x0, y1, x1) in enumerate(boxes.astype(int)):
+        masks[m, y0:y1, x0:x1] = True
+    result = []
+    for image in range(len(data)):
+        union = (data.masks[image] > 0.5).any(0)
+        same = ((masks[:, None] | masks[None, :]) == union).all((2, 3))  # (M, M)
+        first, second = np.nonzero(same)
+        weight = prior[first] * prior[second]
+        weight /= weight.sum()
+        pair_masks = np.stack([masks[first], masks[second]], 1).astype(np.float32)  # (P, 2, S, S)
+        truths = shapes_lib.ShapeData(
+            images=np.repeat(data.images[image:image + 1], len(first), 0),
+            boxes=np.stack([boxes[first], boxes[second]], 1),
+            kinds=np.zeros((len(first), 2), np.int32),
+            colors=np.ones((len(first), 2), np.float32),
+            valid=np.ones((len(first), 2), bool),
+            masks=pair_masks,
+            background=np.zeros(len(first), np.float32))
+        best = 0.0
+        for guess in range(len(first)):
+            moves = np.repeat(pair_masks[guess:guess + 1], len(first), 0)
+            passed, _ = metrics.own_move_assignment(moves, truths)
+            best = max(best, float(passed @ weight))
+        result.append(best)
+    return np.array(result)
+
+
+class OwnMoveCeilingTest(tf.test.TestCase):
+
+    def _pair(self, first, second, size=8):
+        """A one-image ShapeData of two value-1 rectangles `(y0, x0, y1, x1)`."""
+        boxes = np.array([[first, second]], np.float32)
+        masks = np.zeros((1, 2, size, size), np.float32)
+        for k, (y0, x0, y1, x1) in enumerate((first, second)):
+            masks[0, k, y0:y1, x0:x1] = 1.0
+        return shapes_lib.ShapeData(
+            images=masks.max(1)[..., None], boxes=boxes, kinds=np.zeros((1, 2), np.int32),
+            colors=np.ones((1, 2), np.float32), valid=np.ones((1, 2), bool), masks=masks,
+            background=np.zeros(1, np.float32))
+
+    def test_equals_brute_force_on_appendix_a_images(self):
+        data = shapes_lib.make_shapes("2_rectangles", 12, seed=7, image_size=8)
+        sides = shapes_lib.rectangle_sides(8)
+        self.assertEqual(sides, (2, 4))
+        got = metrics.own_move_ceiling(data, sides)
+        self.assertAllClose(got, _ceiling_by_brute_force(data, sides), atol=1e-12)
+        self.assertLess(got.min(), 1.0)  # these seeds hold ambiguous images
+
+    def test_nested_rectangle_is_a_guess(self):
+        # A 2x2 inside a 4x4: the image is the 4x4 square alone, so the painter can only guess
+        # where the small one was; the brute force weighs every guess.
+        data = self._pair((2, 2, 6, 6), (3, 3, 5, 5))
+        got = metrics.own_move_ceiling(data, (2, 4))
+        self.assertAllClose(got, _ceiling_by_brute_force(data, (2, 4)), atol=1e-12)
+        self.assertBetween(got[0], 0.01, 0.99)
+
+    def test_rectangles_apart_are_found_for_sure(self):
+        data = self._pair((0, 0, 2, 3), (4, 4, 7, 8))
+        self.assertAllClose(metrics.own_move_ceiling(data, (2, 4)), [1.0])
+
+    def test_rejects_other_sets(self):
+        with self.assertRaisesRegex(ValueError, "exactly 2 rectangles"):
+            metrics.own_move_ceiling(shapes_lib.make_shapes("4_rectangles", 2, image_size=8),
+                                     (2, 4))
+        with self.assertRaisesRegex(ValueError, "one colour"):
+            metrics.own_move_ceiling(
+                shapes_lib.make_shapes("2_rectangles_occlusion", 2, image_size=8), (2, 4))
+        with self.assertRaisesRegex(ValueError, "no union of two rectangles"):
+            metrics.own_move_ceiling(self._pair((0, 0, 2, 2), (4, 4, 8, 8)), (2, 3))
+
+
 class TemplateChoiceAccuracyTest(tf.test.TestCase, parameterized.TestCase):
 
     TEMPLATES = ("square", "circle")

@@ -106,6 +106,110 @@ def own_move_assignment(move_masks, shape_data, min_iou=0.5):
     return passed, assignment
 
 
+def _support_boxes(size, sides):
+    """Every box the generator can draw: `(M, 4)` int `(y0, x0, y1, x1)` and its prior `(M,)`.
+
+    Sides are independently uniform in `sides`, the corner uniform among the places that keep
+    the box inside a `size` image, so a box's prior is `1 / ((S - h + 1) (S - w + 1))` up to a
+    constant.
+    """
+    lo, hi = sides
+    boxes, prior = [], []
+    for h in range(lo, hi + 1):
+        for w in range(lo, hi + 1):
+            y0, x0 = np.meshgrid(np.arange(size - h + 1), np.arange(size - w + 1), indexing="ij")
+            y0, x0 = y0.ravel(), x0.ravel()
+            boxes.append(np.stack([y0, x0, y0 + h, x0 + w], axis=1))
+            prior.append(np.full(y0.size, 1.0 / ((size - h + 1) * (size - w + 1))))
+    return np.concatenate(boxes), np.concatenate(prior)
+
+
+def rectangle_pair_decompositions(foreground, boxes):
+    """The ordered pairs of `boxes` whose union is exactly `foreground`.
+
+    Args:
+        foreground: `(S, S)` bool, the painted pixels of one image.
+        boxes: `(M, 4)` int `(y0, x0, y1, x1)` boxes (end exclusive) inside the image.
+
+    Returns:
+        `(first, second)`: `(P,)` int indices into `boxes`, one entry per ordered pair.
+    """
+    size = foreground.shape[0]
+    table = np.zeros((size + 1, size + 1), np.int64)
+    table[1:, 1:] = foreground.cumsum(0).cumsum(1)
+    y0, x0, y1, x1 = boxes.T
+    area = (y1 - y0) * (x1 - x0)
+    inside = np.nonzero(table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0] == area)[0]
+    if inside.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    candidates = boxes[inside]  # (C, 4)
+    pixels = np.arange(size)
+    # What each candidate leaves of the foreground; the second box must cover its bounding box.
+    rows = (pixels >= candidates[:, 0, None]) & (pixels < candidates[:, 2, None])  # (C, S)
+    cols = (pixels >= candidates[:, 1, None]) & (pixels < candidates[:, 3, None])  # (C, S)
+    rest = foreground[None] & ~(rows[:, :, None] & cols[:, None, :])  # (C, S, S)
+    any_rows, any_cols = rest.any(2), rest.any(1)  # (C, S)
+    empty = ~any_rows.any(1)
+    r0 = np.where(empty, size, any_rows.argmax(1))
+    r1 = np.where(empty, 0, size - any_rows[:, ::-1].argmax(1))
+    c0 = np.where(empty, size, any_cols.argmax(1))
+    c1 = np.where(empty, 0, size - any_cols[:, ::-1].argmax(1))
+    fits = ((candidates[None, :, 0] <= r0[:, None]) & (candidates[None, :, 2] >= r1[:, None])
+            & (candidates[None, :, 1] <= c0[:, None]) & (candidates[None, :, 3] >= c1[:, None]))
+    first, second = np.nonzero(fits)  # (P,) each, into candidates
+    return inside[first], inside[second]
+
+
+def own_move_ceiling(shape_data, sides, min_iou=0.5):
+    """The best own-move rate a painter that reproduces each image exactly can expect.
+
+    Appendix A's 2-Rectangles paints two same-coloured rectangles anywhere, so an image shows
+    only their union, and several pairs of rectangles can draw the same union: one rectangle
+    inside the other, a rectangle whose end lies inside the other, two that line up into one.
+    Whatever two rectangles a painter paints, the generator drew one of the consistent pairs,
+    each with the probability its prior gives. For each image this returns the largest, over
+    the consistent pairs a painter could paint, of the posterior probability that
+    `own_move_assignment` passes (each true rectangle matched by a move with IoU >= `min_iou`).
+    Its mean bounds the own-move rate of any painter whose moves reproduce the image with
+    rectangles the generator could draw.
+
+    Args:
+        shape_data: a `ShapeData` of 2 rectangles per image, both in one colour
+            (`2_rectangles`, `2_rectangles_separated`).
+        sides: the inclusive side range `(lo, hi)` the generator drew from
+            (`shapes.rectangle_sides(image_size)`).
+        min_iou: the IoU of `own_move_assignment`.
+
+    Returns:
+        `(B,)` float64 probabilities.
+
+    Raises:
+        ValueError: if an image does not hold exactly two rectangles of one colour, or its
+            union is not that of two rectangles with sides in `sides`.
+    """
+    data = shape_data
+    if data.max_shapes != 2 or not data.valid.all() or np.any(data.kinds != shapes_lib.RECTANGLE):
+        raise ValueError("own_move_ceiling needs exactly 2 rectangles in every image.")
+    if np.any(data.colors[:, 0] != data.colors[:, 1]):
+        raise ValueError("own_move_ceiling needs both rectangles of an image in one colour.")
+    support, prior = _support_boxes(data.image_size, sides)
+    masks = data.masks > 0.5
+    result = np.zeros(len(data))
+    for i in range(len(data)):
+        first, second = rectangle_pair_decompositions(masks[i, 0] | masks[i, 1], support)
+        if first.size == 0:
+            raise ValueError(f"Image {i} is no union of two rectangles with sides in {sides}.")
+        weight = prior[first] * prior[second]
+        weight /= weight.sum()
+        used, index = np.unique(np.concatenate([first, second]), return_inverse=True)
+        a, b = index[:first.size], index[first.size:]
+        close = box_iou(support[used][:, None], support[used][None, :]) >= min_iou  # (U, U)
+        # passes[g, p]: the painter paints pair g and the generator drew pair p.
+        passes = (close[a][:, a] & close[b][:, b]) | (close[a][:, b] & close[b][:, a])  # (P, P)
+        result[i] = (passes @ weight).max()
+    return result
+
+
 def covering_move(move_masks, move_colors, shape_data, min_cover=0.9, threshold=0.5):
     """Whether one move painted every shape of an image at once (thesis 4.1).
 

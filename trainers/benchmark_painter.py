@@ -12,9 +12,14 @@ and print each seed, the mean and the worst):
                XLA, side by side [>= 5,000 img/s].
   mnist        MNIST, 20 moves, circle: held-out MSE per pixel against training
                wall time, XLA on [<= 0.015 within 300 s].
+  ceiling      The own-move ceiling alone on each seed's held-out 2-Rectangles
+               images (no training; see rectangles).
   rectangles   2-Rectangles as appendix A draws it (overlap allowed), 2 moves:
                held-out images whose rectangles were each painted by their own
-               move [>= 97% of all images, >= 90% of those that overlap].
+               move [>= 97% of all images, >= 90% of those that overlap], and
+               the ceiling: the best rate a painter that reproduces each image
+               exactly can expect, as the union hides where rectangles end
+               (`metrics.own_move_ceiling`). --rectangles_config picks the config.
   shapes       2-Shapes (overlap allowed), 2 moves, square + circle: held-out
                template-choice accuracy, thesis section 5.5 [>= 97%].
   occlusion    2-Rectangles-Occlusion (no visibility floor), 2 moves: occluded
@@ -42,12 +47,14 @@ import tqdm
 
 from tfpaint import metrics
 from tfpaint import runs
+from tfpaint.data import registry
+from tfpaint.data import shapes as shapes_lib
 from trainers import tasks
 from trainers import train_lib
 from trainers.configs import painter as configs
 
-BENCHMARKS = ("throughput", "mnist", "rectangles", "shapes", "occlusion", "occlusion_n", "grid",
-              "costs")
+BENCHMARKS = ("throughput", "mnist", "ceiling", "rectangles", "shapes", "occlusion",
+              "occlusion_n", "grid", "costs")
 # The configs whose training time `costs` measures.
 COST_CONFIGS = ("rectangles_2moves", "shapes_2moves", "occlusion_sorter", "occlusion4_fixed",
                 "occlusion4_depth")
@@ -58,6 +65,8 @@ flags.DEFINE_integer("throughput_steps", 200, "Timed steps per throughput settin
 flags.DEFINE_float("mnist_seconds", 300.0, "Training wall time of the MNIST benchmark.")
 flags.DEFINE_float("mnist_eval_every", 30.0, "Seconds of training between MNIST evaluations.")
 flags.DEFINE_integer("rectangles_steps", None, "Steps (default: the config's).")
+flags.DEFINE_string("rectangles_config", "rectangles_2moves",
+                    "Config of the 2-Rectangles benchmark (e.g. canvas_recurrent_2moves).")
 flags.DEFINE_integer("shapes_steps", None, "Steps (default: the config's).")
 flags.DEFINE_integer("occlusion_steps", None, "Steps (default: the config's).")
 flags.DEFINE_integer("occlusion_n_steps", None, "Steps (default: the config's).")
@@ -201,13 +210,52 @@ def _over_seeds(name, steps, title, columns, extra=None, seeds=None, **overrides
     return {"config": name, "seeds": rows, "summary": summary}
 
 
+def _own_move_ceiling(outputs, examples):
+    """The best own-move rate an exact painter can expect on these images (all, overlapping)."""
+    data = examples.shapes
+    ceiling = metrics.own_move_ceiling(data, shapes_lib.rectangle_sides(data.image_size))
+    overlapping = metrics.shapes_overlap(data)
+    result = {"ceiling": float(ceiling.mean()),
+              "ceiling_overlapping": float(ceiling[overlapping].mean())}
+    if outputs is not None:
+        # The painter's rate on the images with one answer (up to IoU 0.5): its misses there
+        # are its own, not the data's.
+        own, _ = metrics.own_move_assignment(outputs["masks"], data)
+        sure = ceiling > 1.0 - 1e-9
+        result.update(own_move_rate_sure=float(own[sure].mean()), sure_images=int(sure.sum()))
+    return result
+
+
+def ceiling():
+    """The own-move ceiling of each seed's held-out 2-Rectangles images, with no training."""
+    rows = {}
+    for seed in _seeds():
+        config = _task(FLAGS.rectangles_config, seed=seed).config
+        data = registry.load(config.dataset, "test", seed=seed,
+                             num_examples=config.num_test).examples(config.num_test).shapes
+        t = time.perf_counter()
+        rows[seed] = _own_move_ceiling(None, registry.Examples(data.images, shapes=data))
+        rows[seed]["seconds"] = time.perf_counter() - t
+        rows[seed]["images"] = len(data)
+    print("\n== ceiling: the best own-move rate a painter that reproduces each held-out "
+          "2-Rectangles image exactly can expect ==")
+    print(f"{'seed':>6s}{'images':>8s}{'all':>9s}{'overlapping':>13s}{'seconds':>9s}")
+    for seed, r in rows.items():
+        print(f"{seed:6d}{r['images']:8d}{r['ceiling']:9.2%}{r['ceiling_overlapping']:13.2%}"
+              f"{r['seconds']:9.0f}")
+    return rows
+
+
 def rectangles():
     """2-Rectangles as appendix A draws it: each rectangle its own move."""
     return _over_seeds(
-        "rectangles_2moves", FLAGS.rectangles_steps,
-        "rectangles: 2-Rectangles (overlap allowed), 2 moves [>= 97% all, >= 90% overlapping]",
+        FLAGS.rectangles_config, FLAGS.rectangles_steps,
+        f"rectangles: 2-Rectangles (overlap allowed), {FLAGS.rectangles_config} "
+        "[>= 97% all, >= 90% overlapping]",
         [("own move, all", "own_move_rate"), ("overlapping", "own_move_rate_overlapping"),
-         ("apart", "own_move_rate_apart")])
+         ("apart", "own_move_rate_apart"), ("where ceiling 1", "own_move_rate_sure"),
+         ("ceiling, all", "ceiling"), ("ceiling, overlapping", "ceiling_overlapping")],
+        extra=_own_move_ceiling)
 
 
 def shapes():

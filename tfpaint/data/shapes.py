@@ -300,6 +300,12 @@ def make_shapes(name, num_images, seed=0, image_size=28):
     )
 
 
+def rectangle_sides(image_size=28):
+    """The inclusive range `(lo, hi)` of a rectangle's sides at `image_size` (both sides
+    independently uniform in it, as `make_shapes` draws them)."""
+    return _scaled_range(_RECTANGLE_SIDES_28, int(image_size))
+
+
 def _scaled_range(sides_28, size):
     """Scales an inclusive side range given at 28x28 to `size`, keeping sides >= 2."""
     lo, hi = (max(2, int(round(side * size / 28))) for side in sides_28)
