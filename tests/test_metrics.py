@@ -417,6 +417,10 @@ class OwnMoveCeilingTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "one colour"):
             metrics.own_move_ceiling(
                 shapes_lib.make_shapes("2_rectangles_occlusion", 2, image_size=8), (2, 4))
+        with self.assertRaisesRegex(ValueError, r"sides must be \(lo, hi\)"):
+            metrics.own_move_ceiling(self._pair((0, 0, 2, 2), (4, 4, 8, 8)), (4, 2))
+        with self.assertRaisesRegex(ValueError, "min_iou must be in"):
+            metrics.own_move_ceiling(self._pair((0, 0, 2, 2), (4, 4, 8, 8)), (2, 4), min_iou=0.0)
         with self.assertRaisesRegex(ValueError, "no union of two rectangles"):
             metrics.own_move_ceiling(self._pair((0, 0, 2, 2), (4, 4, 8, 8)), (2, 3))
 

@@ -184,10 +184,17 @@ def own_move_ceiling(shape_data, sides, min_iou=0.5):
         `(B,)` float64 probabilities.
 
     Raises:
-        ValueError: if an image does not hold exactly two rectangles of one colour, or its
-            union is not that of two rectangles with sides in `sides`.
+        ValueError: if `sides` or `min_iou` is out of range, an image does not hold exactly
+            two rectangles of one colour, or its union is not that of two rectangles with
+            sides in `sides`.
     """
     data = shape_data
+    lo, hi = sides
+    if not 1 <= lo <= hi <= data.image_size:
+        raise ValueError(f"sides must be (lo, hi) with 1 <= lo <= hi <= {data.image_size} (the "
+                         f"image side). Received: {sides}")
+    if not 0.0 < min_iou <= 1.0:
+        raise ValueError(f"min_iou must be in (0, 1]. Received: {min_iou}")
     if data.max_shapes != 2 or not data.valid.all() or np.any(data.kinds != shapes_lib.RECTANGLE):
         raise ValueError("own_move_ceiling needs exactly 2 rectangles in every image.")
     if np.any(data.colors[:, 0] != data.colors[:, 1]):
