@@ -210,19 +210,25 @@ def _over_seeds(name, steps, title, columns, extra=None, seeds=None, **overrides
     return {"config": name, "seeds": rows, "summary": summary}
 
 
-def _own_move_ceiling(outputs, examples):
-    """The best own-move rate an exact painter can expect on these images (all, overlapping)."""
-    data = examples.shapes
+# The sets whose images `metrics.own_move_ceiling` can score.
+_CEILING_DATASETS = ("2_rectangles", "2_rectangles_separated")
+
+
+def _ceiling(data):
+    """`(per-image ceiling, summary)` of a 2-Rectangles `ShapeData`."""
     ceiling = metrics.own_move_ceiling(data, shapes_lib.rectangle_sides(data.image_size))
     overlapping = metrics.shapes_overlap(data)
-    result = {"ceiling": float(ceiling.mean()),
-              "ceiling_overlapping": float(ceiling[overlapping].mean())}
-    if outputs is not None:
-        # The painter's rate on the images with one answer (up to IoU 0.5): its misses there
-        # are its own, not the data's.
-        own, _ = metrics.own_move_assignment(outputs["masks"], data)
-        sure = ceiling > 1.0 - 1e-9
-        result.update(own_move_rate_sure=float(own[sure].mean()), sure_images=int(sure.sum()))
+    return ceiling, {"ceiling": float(ceiling.mean()),
+                     "ceiling_overlapping": float(ceiling[overlapping].mean())}
+
+
+def _own_move_ceiling(outputs, examples):
+    """The ceiling of these images, and the painter's rate where the ceiling is 1."""
+    ceiling, result = _ceiling(examples.shapes)
+    # The images with one answer (up to IoU 0.5): the painter's misses there are its own.
+    own, _ = metrics.own_move_assignment(outputs["masks"], examples.shapes)
+    sure = ceiling > 1.0 - 1e-9
+    result.update(own_move_rate_sure=float(own[sure].mean()), sure_images=int(sure.sum()))
     return result
 
 
@@ -234,7 +240,7 @@ def ceiling():
         data = registry.load(config.dataset, "test", seed=seed,
                              num_examples=config.num_test).examples(config.num_test).shapes
         t = time.perf_counter()
-        rows[seed] = _own_move_ceiling(None, registry.Examples(data.images, shapes=data))
+        _, rows[seed] = _ceiling(data)
         rows[seed]["seconds"] = time.perf_counter() - t
         rows[seed]["images"] = len(data)
     print("\n== ceiling: the best own-move rate a painter that reproduces each held-out "
@@ -406,6 +412,16 @@ def main(argv):
     unknown = set(FLAGS.only) - set(BENCHMARKS)
     if unknown:
         raise app.UsageError(f"Unknown benchmarks {sorted(unknown)}; choose from {BENCHMARKS}.")
+    if {"ceiling", "rectangles"} & set(FLAGS.only):
+        # Checked before any training: the ceiling scores 2-Rectangles images only.
+        try:
+            dataset = configs.get_config(FLAGS.rectangles_config).dataset
+        except ValueError as e:
+            raise app.UsageError(f"--rectangles_config: {e}") from None
+        if dataset not in _CEILING_DATASETS:
+            raise app.UsageError(
+                f"--rectangles_config={FLAGS.rectangles_config} trains on {dataset!r}; the "
+                f"rectangles and ceiling benchmarks need one of {_CEILING_DATASETS}.")
     print(f"CPU cores: {os.cpu_count()}; seed {FLAGS.seed}")
     figures = {}
     for name in BENCHMARKS:
