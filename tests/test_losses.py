@@ -127,6 +127,91 @@ class ReconstructionLossTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(out, reference_mse(images, canvas), atol=1e-5)
 
 
+def reference_blur(images, sigma):
+    """A per-pixel NumPy loop of the truncated, normalised 2-D Gaussian blur, zero outside."""
+    images = np.asarray(images, np.float64)
+    radius = int(np.ceil(3.0 * sigma))
+    g = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    g /= g.sum()
+    b, h, w, c = images.shape
+    out = np.zeros_like(images)
+    for i in range(h):
+        for j in range(w):
+            for u in range(-radius, radius + 1):
+                for v in range(-radius, radius + 1):
+                    if 0 <= i - u < h and 0 <= j - v < w:
+                        out[:, i, j, :] += g[u + radius] * g[v + radius] * images[:, i - u, j - v, :]
+    return out
+
+
+class BlurredReconstructionLossTest(tf.test.TestCase, parameterized.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.rng = np.random.default_rng(1)
+
+    @parameterized.named_parameters(
+        ("narrow_square", 0.5, (2, 6, 6, 1)),
+        ("wide_non_square", 2.0, (2, 5, 9, 1)),
+        ("rgb", 1.0, (1, 7, 6, 3)),
+    )
+    def test_blur_matches_numpy_loop(self, sigma, shape):
+        images = self.rng.uniform(size=shape).astype(np.float32)
+        self.assertAllClose(
+            losses.gaussian_blur(tf.constant(images), sigma), reference_blur(images, sigma),
+            atol=1e-6)
+
+    def test_loss_sums_scales(self):
+        images = self.rng.uniform(size=(3, 8, 8, 1)).astype(np.float32)
+        canvas = self.rng.uniform(size=(3, 8, 8, 1)).astype(np.float32)
+        expected = sum(
+            np.square(reference_blur(images, s) - reference_blur(canvas, s)).sum(axis=(1, 2, 3))
+            for s in (1.0, 3.0))
+        self.assertAllClose(
+            losses.blurred_reconstruction_loss(images, tf.constant(canvas), (1.0, 3.0)),
+            expected, rtol=1e-5)
+
+    def test_no_scales_costs_nothing(self):
+        canvas = tf.constant(self.rng.uniform(size=(2, 4, 4, 1)), tf.float32)
+        self.assertAllEqual(losses.blurred_reconstruction_loss(1.0 - canvas, canvas, ()), [0, 0])
+
+    def test_reaches_past_an_unpainted_shape(self):
+        # The point of the coarse scales: painting a background pixel beside an unpainted
+        # shape lowers the blurred cost (pixel MSE would raise), one far from it does not.
+        images = np.zeros((1, 12, 12, 1), np.float32)
+        images[0, 4:8, 6:8, 0] = 1.0  # the unpainted shape
+        canvas = tf.Variable(np.zeros_like(images))
+        with tf.GradientTape() as tape:
+            cost = tf.reduce_sum(losses.blurred_reconstruction_loss(images, canvas, (2.0,)))
+        grad = tape.gradient(cost, canvas).numpy()[0, :, :, 0]
+        self.assertLess(grad[5, 5], 0.0)  # beside the shape: paint here
+        self.assertLess(grad[5, 5], grad[5, 0])  # more than at the far edge
+
+    def test_gradient_matches_finite_differences(self):
+        images = self.rng.uniform(size=(1, 5, 5, 1))
+        canvas = self.rng.uniform(size=(1, 5, 5, 1))
+        theoretical, numerical = tf.test.compute_gradient(
+            lambda c: losses.blurred_reconstruction_loss(images, c, (1.0,)),
+            [tf.constant(canvas, tf.float64)])
+        self.assertAllClose(theoretical, numerical, atol=1e-6)
+
+    def test_unknown_batch_in_tf_function(self):
+        @tf.function(input_signature=[tf.TensorSpec([None, 6, 6, 1], tf.float32)] * 2)
+        def cost(images, canvas):
+            return losses.blurred_reconstruction_loss(images, canvas, (1.5,))
+
+        images = self.rng.uniform(size=(4, 6, 6, 1)).astype(np.float32)
+        canvas = self.rng.uniform(size=(4, 6, 6, 1)).astype(np.float32)
+        expected = np.square(reference_blur(images - canvas, 1.5)).sum(axis=(1, 2, 3))
+        self.assertAllClose(cost(images, canvas), expected, rtol=1e-5)
+
+    @parameterized.named_parameters(("zero", 0.0), ("negative", -1.0))
+    def test_bad_sigma_raises(self, sigma):
+        with self.assertRaisesRegex(ValueError, r"Blur sigmas must be > 0\. Received: "):
+            losses.blurred_reconstruction_loss(
+                np.zeros((1, 4, 4, 1), np.float32), tf.zeros((1, 4, 4, 1)), (1.0, sigma))
+
+
 class PainterLossTest(tf.test.TestCase, parameterized.TestCase):
 
     def setUp(self):

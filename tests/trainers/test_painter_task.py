@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.trainers import training
+from tfpaint import losses
 from tfpaint import metrics
 from tfpaint import runs
 from tfpaint.data import registry
@@ -197,10 +198,32 @@ class BuildModelTest(tf.test.TestCase, parameterized.TestCase):
          r"The depth sorter orders moves of the \"over\" canvas. Received: canvas='additive'"),
         ("depth_temperature", dict(depth_sorter=True, depth_temperature=0.0),
          r"`depth_temperature` must be > 0. Received: 0.0"),
+        ("blur_sigma", dict(blur_sigmas=(2.0, 0.0)),
+         r"`blur_sigmas` must all be > 0 and `blur_weight` >= 0\. Received: "
+         r"blur_sigmas=\(2.0, 0.0\)"),
+        ("blur_weight", dict(blur_sigmas=(1.0,), blur_weight=-1.0),
+         r"`blur_weight` >= 0\. Received: blur_sigmas=\(1.0,\), blur_weight=-1.0"),
     )
     def test_bad_fields_raise(self, overrides, message):
         with self.assertRaisesRegex(ValueError, message):
             resolved_task(tiny_config(**overrides))
+
+
+class LossTest(tf.test.TestCase):
+
+    def test_blurred_error_is_added_with_its_weight(self):
+        plain = resolved_task(tiny_config())
+        blurred = resolved_task(tiny_config(blur_sigmas=(1.0, 2.0), blur_weight=3.0))
+        images = registry.load("2_rectangles", "test", num_examples=4).images
+        model = plain.build_model(images.shape[1:])
+        batch = {"image": tf.constant(images)}
+        base_loss, _ = plain.loss(model, batch, training=False)
+        loss, _ = blurred.loss(model, batch, training=False)
+        canvas = model(images, training=False)["canvas"]
+        expected = base_loss + 3.0 * losses.blurred_reconstruction_loss(
+            images, canvas, (1.0, 2.0))
+        self.assertAllClose(loss, expected, rtol=1e-5)
+        self.assertTrue(np.all(loss.numpy() > base_loss.numpy()))
 
 
 class EvaluateTest(tf.test.TestCase, parameterized.TestCase):

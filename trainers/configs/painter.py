@@ -44,6 +44,10 @@ def base():
     c.exploration_noise = 0.0
     c.learnable_templates = False
     c.input_noise = 0.0
+    # Coarse-to-fine: blur_weight times the squared error of the canvas and the image, both
+    # blurred by a Gaussian of each sigma (pixels), added to the reconstruction cost.
+    c.blur_sigmas = ()
+    c.blur_weight = 1.0
     # Training: the common defaults are the thesis' (section 1.3: Adam 1e-3,
     # batch 100, constant rate; MSE reconstruction).
     c.steps = 10000
