@@ -205,6 +205,11 @@ class BlurredReconstructionLossTest(tf.test.TestCase, parameterized.TestCase):
         expected = np.square(reference_blur(images - canvas, 1.5)).sum(axis=(1, 2, 3))
         self.assertAllClose(cost(images, canvas), expected, rtol=1e-5)
 
+    @parameterized.named_parameters(("rank_3", (4, 4, 1)), ("rank_5", (1, 4, 4, 1, 1)))
+    def test_wrong_rank_raises(self, shape):
+        with self.assertRaisesRegex(ValueError, r"Blurring needs `\(B, H, W, C\)` images"):
+            losses.gaussian_blur(tf.zeros(shape), 1.0)
+
     @parameterized.named_parameters(("zero", 0.0), ("negative", -1.0))
     def test_bad_sigma_raises(self, sigma):
         with self.assertRaisesRegex(ValueError, r"Blur sigmas must be > 0\. Received: "):

@@ -61,6 +61,10 @@ def gaussian_blur(images, sigma):
     Returns:
         `(B, H, W, C)`: `sum_{u,v} g(i - u) g(j - v) x[u, v]` over the pixels of the image.
     """
+    if images.shape.rank != 4 or images.shape[1] is None or images.shape[2] is None:
+        raise ValueError(
+            "Blurring needs `(B, H, W, C)` images with a known H and W. "
+            f"Received shape: {images.shape}")
     rows = tf.cast(gaussian_blur_matrix(images.shape[1], sigma), images.dtype)  # (H, H)
     cols = tf.cast(gaussian_blur_matrix(images.shape[2], sigma), images.dtype)  # (W, W)
     return tf.einsum("iu,buvc,jv->bijc", rows, images, cols)  # (B, H, W, C)

@@ -201,6 +201,9 @@ class BuildModelTest(tf.test.TestCase, parameterized.TestCase):
         ("blur_sigma", dict(blur_sigmas=(2.0, 0.0)),
          r"`blur_sigmas` must all be > 0 and `blur_weight` >= 0\. Received: "
          r"blur_sigmas=\(2.0, 0.0\)"),
+        ("blur_sigma_text", dict(blur_sigmas=("wide",)),
+         r"`blur_sigmas` must all be > 0 and `blur_weight` >= 0\. Received: "
+         r"blur_sigmas=\('wide',\)"),
         ("blur_weight", dict(blur_sigmas=(1.0,), blur_weight=-1.0),
          r"`blur_weight` >= 0\. Received: blur_sigmas=\(1.0,\), blur_weight=-1.0"),
     )

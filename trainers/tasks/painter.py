@@ -54,7 +54,10 @@ class PainterTask(base.Task):
         painter.check_sorters(c.sorter, c.depth_sorter, c.canvas)
         if not c.depth_temperature > 0:
             raise ValueError(f"`depth_temperature` must be > 0. Received: {c.depth_temperature}")
-        if not all(sigma > 0 for sigma in c.blur_sigmas) or not c.blur_weight >= 0:
+        numbers = [v for v in (*c.blur_sigmas, c.blur_weight)
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if (len(numbers) != len(c.blur_sigmas) + 1 or not all(s > 0 for s in c.blur_sigmas)
+                or not c.blur_weight >= 0):
             raise ValueError(
                 "`blur_sigmas` must all be > 0 and `blur_weight` >= 0. Received: "
                 f"blur_sigmas={tuple(c.blur_sigmas)}, blur_weight={c.blur_weight}")
